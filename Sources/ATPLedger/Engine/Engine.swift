@@ -1,0 +1,241 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Atomics
+import Synchronization
+
+/// What `submit` did with a request.
+public enum SubmitResult: Sendable, Equatable {
+    /// Queued; the completion will run once, on a worker thread.
+    case accepted
+    /// The worker's inbox is full: nothing was queued and the completion will not run. Back off
+    /// (stop reading from the client) and submit again.
+    case inboxFull
+}
+
+/// State shared by the engine facade and its workers.
+final class EngineCore: @unchecked Sendable {
+    let configuration: LedgerConfiguration
+    let catalog: Catalog
+    let clock: EngineClock
+    let rejectionLog: RejectionLog
+    /// Set once in `Engine.init`, read-only afterwards.
+    var workers: [ShardWorker] = []
+    let channelDefinitions = Mutex<[ChannelID: ChannelDefinition]>([:])
+    /// Serialises channel changes so every worker applies them in one order.
+    let channelChangeLock = Mutex<Void>(())
+
+    init(configuration: LedgerConfiguration, catalog: Catalog, clock: EngineClock) {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.clock = clock
+        rejectionLog = RejectionLog(capacity: configuration.rejectionLogCapacity)
+    }
+
+    @inline(__always) func workerIndex(ofShard shard: Int) -> Int { shard % configuration.workerCount }
+    @inline(__always) func shardIndex(of sku: SKUID) -> Int { Int(sku.rawValue) & (configuration.shardCount - 1) }
+}
+
+/// The in-memory sharded ATP ledger: applies stock events, answers availability queries, and
+/// reserves, commits and releases stock atomically. See docs/ARCHITECTURE.md and docs/SEMANTICS.md.
+///
+/// Threads: `workerCount` worker threads own the shards. The `submit` functions are lock-free and
+/// may be called from any thread (I/O event loops included); their completions run on a worker
+/// thread and must be quick. The blocking and `async` conveniences are for tools and tests.
+public final class Engine: Sendable {
+    let core: EngineCore
+    private let isShutDown = ManagedAtomic<Bool>(false)
+
+    /// Starts the worker threads. Throws when the configuration is invalid.
+    public init(configuration: LedgerConfiguration = LedgerConfiguration(), catalog: Catalog = Catalog(),
+                clock: EngineClock = .system()) throws(ConfigurationError) {
+        try configuration.validate()
+        core = EngineCore(configuration: configuration, catalog: catalog, clock: clock)
+        core.workers = (0..<configuration.workerCount).map { ShardWorker(index: $0, core: core) }
+        for worker in core.workers { worker.start() }
+    }
+
+    deinit { shutdown() }
+
+    /// The configuration in force.
+    public var configuration: LedgerConfiguration { core.configuration }
+    /// The name tables.
+    public var catalog: Catalog { core.catalog }
+    /// The clock expiries are measured against.
+    public var clock: EngineClock { core.clock }
+
+    /// The shard that owns `sku`'s cells.
+    public func shardIndex(of sku: SKUID) -> Int { core.shardIndex(of: sku) }
+    /// The shard that decides reservation `id` (its home).
+    public func homeShardIndex(of id: ReservationID) -> Int {
+        Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
+    }
+
+    /// Stops the workers after they finish the work already queued. Idempotent.
+    public func shutdown() {
+        guard isShutDown.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        for worker in core.workers { worker.stop() }
+    }
+
+    // MARK: - Events
+
+    /// Queues a batch of events. Each event goes to its SKU's shard; the completion gets one
+    /// outcome per event once every shard has applied its part. Cost: O(batch) routing, lock-free.
+    @discardableResult
+    public func submit(_ batch: EventBatch, completion: @escaping @Sendable (EventBatchResult) -> Void) -> SubmitResult {
+        let workerCount = configuration.workerCount
+        if workerCount == 1 || batch.events.isEmpty {
+            let aggregate = EventBatchAggregate(count: batch.events.count, parts: 1, completion: completion)
+            return core.workers[0].submit(EventApplyTask(batch: batch, indices: nil, aggregate: aggregate))
+                ? .accepted : .inboxFull
+        }
+        var indicesByWorker = [[Int32]](repeating: [], count: workerCount)
+        for (i, event) in batch.events.enumerated() {
+            indicesByWorker[core.workerIndex(ofShard: core.shardIndex(of: event.sku))].append(Int32(i))
+        }
+        let parts = indicesByWorker.filter { !$0.isEmpty }.count
+        let aggregate = EventBatchAggregate(count: batch.events.count, parts: parts, completion: completion)
+        return dispatch(indicesByWorker) { EventApplyTask(batch: batch, indices: $0, aggregate: aggregate) }
+    }
+
+    /// Queues the parts of a batch: the first part may be refused (then nothing is queued); once
+    /// one part is queued, the rest are queued past the inbox bound so the batch stays whole.
+    private func dispatch(_ indicesByWorker: [[Int32]], _ makeTask: ([Int32]) -> WorkerTask) -> SubmitResult {
+        var queuedAny = false
+        for (worker, indices) in indicesByWorker.enumerated() where !indices.isEmpty {
+            let task = makeTask(indices)
+            if queuedAny {
+                if !core.workers[worker].submit(task) { core.workers[worker].submitInternal(task) }
+            } else {
+                guard core.workers[worker].submit(task) else { return .inboxFull }
+                queuedAny = true
+            }
+        }
+        return .accepted
+    }
+
+    // MARK: - Queries
+
+    /// Queues a batch of availability queries; the completion gets the answers in batch order.
+    @discardableResult
+    public func submit(queries: [AvailabilityQuery], completion: @escaping @Sendable (QueryBatchResult) -> Void)
+        -> SubmitResult
+    {
+        let workerCount = configuration.workerCount
+        var indicesByWorker = [[Int32]](repeating: [], count: workerCount)
+        for (i, query) in queries.enumerated() {
+            indicesByWorker[core.workerIndex(ofShard: core.shardIndex(of: query.sku))].append(Int32(i))
+        }
+        if queries.isEmpty { indicesByWorker[0] = [] }
+        let nonEmpty = indicesByWorker.filter { !$0.isEmpty }.count
+        let aggregate = QueryBatchAggregate(count: queries.count, parts: max(1, nonEmpty), completion: completion)
+        if nonEmpty == 0 {
+            return core.workers[0].submit(QueryTask(queries: [], indices: [], part: 0, aggregate: aggregate))
+                ? .accepted : .inboxFull
+        }
+        var part: Int32 = 0
+        return dispatch(indicesByWorker) { indices in
+            defer { part += 1 }
+            return QueryTask(queries: queries, indices: indices, part: part, aggregate: aggregate)
+        }
+    }
+
+    // MARK: - Reservations
+
+    /// Queues a reservation. Idempotent by id: a known id answers with its first result.
+    @discardableResult
+    public func submitReserve(_ request: ReserveRequest, completion: @escaping ReservationCompletion) -> SubmitResult {
+        submitReservation(.reserve(request), id: request.id, completion: completion)
+    }
+
+    /// Queues a commit: held units become committed units.
+    @discardableResult
+    public func submitCommit(_ id: ReservationID, completion: @escaping ReservationCompletion) -> SubmitResult {
+        submitReservation(.commit, id: id, completion: completion)
+    }
+
+    /// Queues a release: held (or committed, not yet shipped) units return to sellable.
+    @discardableResult
+    public func submitRelease(_ id: ReservationID, completion: @escaping ReservationCompletion) -> SubmitResult {
+        submitReservation(.release, id: id, completion: completion)
+    }
+
+    private func submitReservation(_ operation: ReservationOperation, id: ReservationID,
+                                   completion: @escaping ReservationCompletion) -> SubmitResult {
+        let home = homeShardIndex(of: id)
+        let task = ReservationTask(operation: operation, id: id, home: home, completion: completion)
+        return core.workers[core.workerIndex(ofShard: home)].submit(task) ? .accepted : .inboxFull
+    }
+
+    // MARK: - Channels
+
+    /// Defines or replaces a channel. Blocks until every worker uses the new definition.
+    public func defineChannel(_ definition: ChannelDefinition) throws(ChannelDefinitionError) {
+        try definition.validate(quantityMax: configuration.quantityMax)
+        core.channelChangeLock.withLock { _ in
+            core.channelDefinitions.withLock { $0[definition.id] = definition }
+            onEveryWorker { $0.channels.set(definition) }
+        }
+    }
+
+    /// Removes a channel. Throws `.unknownChannel` when it does not exist.
+    public func removeChannel(_ id: ChannelID) throws(ChannelDefinitionError) {
+        let removed: Bool = core.channelChangeLock.withLock { _ in
+            guard core.channelDefinitions.withLock({ $0.removeValue(forKey: id) }) != nil else { return false }
+            onEveryWorker { $0.channels.remove(id) }
+            return true
+        }
+        if !removed { throw .unknownChannel }
+    }
+
+    /// Every channel, by id.
+    public func channels() -> [ChannelDefinition] {
+        core.channelDefinitions.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+    }
+
+    /// One channel's definition.
+    public func channel(_ id: ChannelID) -> ChannelDefinition? {
+        core.channelDefinitions.withLock { $0[id] }
+    }
+
+    // MARK: - Rejections
+
+    /// Up to `limit` rejected events after log position `afterSequence`, oldest first.
+    public func rejections(afterSequence: UInt64 = 0, limit: Int = 1000) -> RejectionLogPage {
+        core.rejectionLog.read(afterSequence: afterSequence, limit: limit)
+    }
+
+    /// Logs events refused before they reached a shard (a decoder's invalid names, say).
+    public func recordRejections(_ rejections: [RejectedEvent]) {
+        core.rejectionLog.append(rejections)
+    }
+
+    // MARK: - Worker control
+
+    /// Runs `body` on every worker thread and waits for all. Not for event loops: it blocks.
+    func onEveryWorker(_ body: @escaping (ShardWorker) -> Void) {
+        let waits = core.workers.map { worker -> OneShot<Bool> in
+            let done = OneShot<Bool>()
+            worker.submitInternal(ClosureTask { worker in
+                body(worker)
+                done.fulfil(true)
+            })
+            return done
+        }
+        for wait in waits { _ = wait.wait() }
+    }
+
+    /// Moves a manual clock forward and wakes the workers so due reservations expire.
+    public func advanceClock(byMilliseconds milliseconds: Int64) {
+        clock.advance(byMilliseconds: milliseconds)
+        for worker in core.workers { worker.wake() }
+    }
+
+    /// Waits until the work queued before this call, and the shard messages it caused, is done.
+    public func waitUntilIdle() {
+        for _ in 0..<4 { onEveryWorker { _ in } }
+    }
+}

@@ -1,0 +1,62 @@
+import DequeModule
+import Synchronization
+
+/// The bounded log of rejected events, readable back by position. Rejections are off the hot path,
+/// so a mutex guards the log; the oldest entries are dropped first when it is full.
+final class RejectionLog: Sendable {
+    private struct State {
+        var entries = Deque<RejectedEvent>()
+        var nextSequence: UInt64 = 1
+        var dropped: UInt64 = 0
+    }
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+    }
+
+    /// Appends rejections, numbering them.
+    func append<S: Sequence>(_ rejections: S) where S.Element == RejectedEvent {
+        state.withLock { state in
+            for var rejection in rejections {
+                rejection.logSequence = state.nextSequence
+                state.nextSequence += 1
+                state.entries.append(rejection)
+                if state.entries.count > capacity {
+                    state.entries.removeFirst()
+                    state.dropped += 1
+                }
+            }
+        }
+    }
+
+    /// Up to `limit` entries with `logSequence > afterSequence`, oldest first.
+    func read(afterSequence: UInt64, limit: Int) -> RejectionLogPage {
+        state.withLock { state in
+            let firstKept = state.entries.first?.logSequence ?? state.nextSequence
+            let startSequence = max(afterSequence + 1, firstKept)
+            let offset = Int(startSequence - firstKept)
+            var entries: [RejectedEvent] = []
+            if offset < state.entries.count {
+                let end = min(state.entries.count, offset + max(0, limit))
+                entries = Array(state.entries[offset..<end])
+            }
+            return RejectionLogPage(entries: entries, oldestKeptSequence: firstKept,
+                                    newestSequence: state.nextSequence - 1, droppedCount: state.dropped)
+        }
+    }
+}
+
+/// A page of the rejection log.
+public struct RejectionLogPage: Sendable {
+    /// Entries in log order.
+    public var entries: [RejectedEvent]
+    /// The oldest position still kept (earlier ones were dropped when the log was full).
+    public var oldestKeptSequence: UInt64
+    /// The newest position written so far (0 when none).
+    public var newestSequence: UInt64
+    /// How many entries were dropped because the log was full.
+    public var droppedCount: UInt64
+}

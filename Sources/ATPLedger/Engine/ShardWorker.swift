@@ -1,0 +1,236 @@
+import Atomics
+import CATPSupport
+import DequeModule
+import Synchronization
+
+/// A worker thread and the shards it owns (shards `index`, `index + workerCount`, ...). It drains
+/// its inboxes in order, applies each task to its shards, runs reservation expiries, and parks when
+/// idle. It is the only thread that touches its shards: no locks on the hot path.
+///
+/// Safety argument for `@unchecked Sendable`: producers on other threads call only `submit`,
+/// `submitInternal` and `wake`, which use the lock-free rings, the mutex-guarded overflow list and
+/// the parker. Everything else (shards, channel table, local message queue) is touched only by the
+/// worker's own thread, from `run()`.
+final class ShardWorker: ShardRouter, @unchecked Sendable {
+    let index: Int
+    unowned(unsafe) let core: EngineCore
+    private var ownedShards: [Shard?]
+    /// Shards of this worker, for iteration.
+    private(set) var shards: [Shard] = []
+    let channels = ChannelTable()
+
+    private let external: TaskRing
+    private let internalRing: TaskRing
+    private let overflow = Mutex(Deque<WorkerTask>())
+    private let overflowCount = ManagedAtomic<Int>(0)
+    private var localMessages = Deque<(ShardMessage, Int)>()
+    private let parker = Parker()
+    private let stopRequested = ManagedAtomic<Bool>(false)
+    private let stopped = OneShot<Bool>()
+    private var lastExpiryCheckMilliseconds: Int64 = .min
+    // Scratch buffers for grouping a batch by shard, reused across batches.
+    private var groupedIndices: [Int32] = []
+    private var shardStarts: [Int]
+    private var shardCursor: [Int]
+    /// Tasks completed (for statistics), written by the worker only.
+    let tasksCompleted = ManagedAtomic<UInt64>(0)
+
+    init(index: Int, core: EngineCore) {
+        self.index = index
+        self.core = core
+        let configuration = core.configuration
+        external = TaskRing(capacity: configuration.inboxCapacityRequests)
+        internalRing = TaskRing(capacity: configuration.internalRingCapacityMessages)
+        ownedShards = Array(repeating: nil, count: configuration.shardCount)
+        shardStarts = Array(repeating: 0, count: configuration.shardCount + 1)
+        shardCursor = Array(repeating: 0, count: configuration.shardCount)
+        for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
+            let shard = Shard(index: shardIndex, configuration: configuration)
+            ownedShards[shardIndex] = shard
+            shards.append(shard)
+        }
+    }
+
+    /// The shard `index`, which this worker must own.
+    @inline(__always) func shard(_ index: Int) -> Shard {
+        guard let shard = ownedShards[index] else { preconditionFailure("shard \(index) is not owned by worker \(self.index)") }
+        return shard
+    }
+
+    // MARK: - Producers (any thread)
+
+    /// Enqueues an external task; false when the inbox is full (back-pressure).
+    func submit(_ task: WorkerTask) -> Bool {
+        guard external.tryEnqueue(task) else { return false }
+        parker.unpark()
+        return true
+    }
+
+    /// Enqueues a task that must not be refused (shard-to-shard messages, parts of an accepted batch).
+    func submitInternal(_ task: WorkerTask) {
+        if !internalRing.tryEnqueue(task) {
+            overflow.withLock { $0.append(task) }
+            overflowCount.wrappingIncrement(ordering: .releasing)
+        }
+        parker.unpark()
+    }
+
+    /// Wakes the worker (a manual clock moved, or a stop was requested).
+    func wake() { parker.unpark() }
+
+    /// Requests across-the-board stop and waits for the thread to finish what it has.
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        parker.unpark()
+        _ = stopped.wait()
+    }
+
+    /// External tasks waiting.
+    var inboxDepth: Int { external.depth }
+
+    // MARK: - ShardRouter (worker thread)
+
+    func send(_ message: ShardMessage, to shard: Int) {
+        if ownedShards[shard] != nil {
+            localMessages.append((message, shard))
+        } else {
+            core.workers[shard % core.configuration.workerCount].submitInternal(ShardMessageTask(message: message, target: shard))
+        }
+    }
+
+    @inline(__always) func shardIndex(of sku: SKUID) -> Int {
+        Int(sku.rawValue) & (core.configuration.shardCount - 1)
+    }
+
+    // MARK: - The loop (worker thread)
+
+    func start() {
+        _ = startThread(name: "atp-worker-\(index)") { [self] in run() }
+    }
+
+    private func run() {
+        var idleSpins = 0
+        while true {
+            let didWork = drainOnce()
+            runExpiries()
+            if didWork {
+                idleSpins = 0
+                continue
+            }
+            if stopRequested.load(ordering: .acquiring) && !hasWork() { break }
+            idleSpins += 1
+            if idleSpins < core.configuration.workerSpinIterations {
+                atp_cpu_relax()
+                continue
+            }
+            idleSpins = 0
+            parker.park(timeoutNanoseconds: parkTimeoutNanoseconds()) { hasWork() || stopRequested.load(ordering: .acquiring) }
+        }
+        stopped.fulfil(true)
+    }
+
+    private func hasWork() -> Bool {
+        !external.isEmpty || !internalRing.isEmpty || overflowCount.load(ordering: .acquiring) > 0 || !localMessages.isEmpty
+    }
+
+    /// Runs what is queued now: shard messages first (they finish work already accepted), then up
+    /// to a bounded number of external tasks. Returns whether anything ran.
+    private func drainOnce() -> Bool {
+        var didWork = false
+        while true {
+            if let (message, target) = localMessages.popFirst() {
+                shard(target).receive(message, nowMilliseconds: core.clock.nowMilliseconds(), router: self)
+            } else if let task = internalRing.dequeue() {
+                runTask(task)
+            } else if overflowCount.load(ordering: .acquiring) > 0, let task = overflow.withLock({ $0.popFirst() }) {
+                overflowCount.wrappingDecrement(ordering: .releasing)
+                runTask(task)
+            } else {
+                break
+            }
+            didWork = true
+        }
+        var budget = 64
+        while budget > 0, let task = external.dequeue() {
+            runTask(task)
+            budget -= 1
+            didWork = true
+            while let (message, target) = localMessages.popFirst() {
+                shard(target).receive(message, nowMilliseconds: core.clock.nowMilliseconds(), router: self)
+            }
+        }
+        return didWork
+    }
+
+    @inline(__always) private func runTask(_ task: WorkerTask) {
+        task.run(on: self)
+        tasksCompleted.wrappingIncrement(ordering: .relaxed)
+    }
+
+    private func runExpiries() {
+        let now = core.clock.nowMilliseconds()
+        guard now != lastExpiryCheckMilliseconds else { return }
+        lastExpiryCheckMilliseconds = now
+        for shard in shards where shard.nextExpiryMilliseconds.map({ $0 <= now }) ?? false {
+            shard.expireDue(nowMilliseconds: now, router: self)
+        }
+    }
+
+    private func parkTimeoutNanoseconds() -> UInt64 {
+        let now = core.clock.nowMilliseconds()
+        var earliest = Int64.max
+        for shard in shards { if let next = shard.nextExpiryMilliseconds { earliest = min(earliest, next) } }
+        let cap: UInt64 = 50_000_000
+        if earliest == .max || core.clock.isManual { return cap }
+        return min(cap, UInt64(max(0, earliest - now)) * 1_000_000 + 100_000)
+    }
+
+    /// Applies this worker's events of `batch` (all of them when `indices` is nil), shard by shard,
+    /// keeping batch order within each shard. Groups with a counting sort into reused scratch
+    /// buffers: no allocation in steady state.
+    func apply(_ batch: EventBatch, indices: [Int32]?, nowMilliseconds: Int64,
+               outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
+        let total = indices?.count ?? batch.events.count
+        if shards.count == 1 {
+            if let indices {
+                indices.withUnsafeBufferPointer {
+                    shards[0].apply(batch, indices: $0, nowMilliseconds: nowMilliseconds, outcomes: outcomes)
+                }
+            } else {
+                shards[0].apply(batch, indices: nil, nowMilliseconds: nowMilliseconds, outcomes: outcomes)
+            }
+            return
+        }
+        let shardMask = core.configuration.shardCount - 1
+        if groupedIndices.count < total { groupedIndices = Array(repeating: 0, count: total.nextPowerOfTwo) }
+        for i in shardStarts.indices { shardStarts[i] = 0 }
+        batch.events.withUnsafeBufferPointer { events in
+            for j in 0..<total {
+                let event = Int(indices?[j] ?? Int32(j))
+                shardStarts[(Int(events[event].sku.rawValue) & shardMask) + 1] += 1
+            }
+            for i in 1..<shardStarts.count { shardStarts[i] += shardStarts[i - 1] }
+            for i in shardCursor.indices { shardCursor[i] = shardStarts[i] }
+            for j in 0..<total {
+                let event = indices?[j] ?? Int32(j)
+                let shard = Int(events[Int(event)].sku.rawValue) & shardMask
+                groupedIndices[shardCursor[shard]] = event
+                shardCursor[shard] += 1
+            }
+        }
+        groupedIndices.withUnsafeBufferPointer { grouped in
+            for shard in shards where shardStarts[shard.index + 1] > shardStarts[shard.index] {
+                let slice = UnsafeBufferPointer(rebasing: grouped[shardStarts[shard.index]..<shardStarts[shard.index + 1]])
+                shard.apply(batch, indices: slice, nowMilliseconds: nowMilliseconds, outcomes: outcomes)
+            }
+        }
+    }
+
+    /// Moves the shards' pending rejections to the engine's log.
+    func collectRejections() {
+        for shard in shards where !shard.pendingRejections.isEmpty {
+            core.rejectionLog.append(shard.pendingRejections)
+            shard.pendingRejections.removeAll(keepingCapacity: true)
+        }
+    }
+}

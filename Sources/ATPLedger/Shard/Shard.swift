@@ -1,0 +1,66 @@
+import DequeModule
+import HeapModule
+
+/// One shard: the cells of the SKUs that map to it, the dedup windows of the events it applies, the
+/// reservation holds on its cells and the reservation records whose home it is.
+///
+/// A shard is touched only by the worker thread that owns it (see `ShardWorker`); nothing in it is
+/// locked or atomic. Its mutations are split by concern into `Shard-events.swift`,
+/// `Shard-reservations.swift` and `Shard-queries.swift`.
+final class Shard {
+    let index: Int
+    let configuration: LedgerConfiguration
+    let cells: CellStore
+    var counters = ShardCounters()
+
+    // Dedup: one window per source that sent events to this shard.
+    var dedupWindows: [DedupWindow] = []
+    var dedupWindowBySource: [SourceID: Int] = [:]
+    var lastSource = SourceID(.max)
+    var lastSourceWindow = -1
+
+    /// Rejections produced since the worker last collected them.
+    var pendingRejections: [RejectedEvent] = []
+
+    // Reservations: holds on this shard's cells, by reservation id.
+    var holds: [ReservationID: Hold] = [:]
+    // Reservations whose home is this shard.
+    var records: [ReservationID: ReservationRecord] = [:]
+    var expiries = Heap<ExpiryEntry>()
+    var finishedOutcomes = Deque<FinishedOutcome>()
+
+    init(index: Int, configuration: LedgerConfiguration) {
+        self.index = index
+        self.configuration = configuration
+        cells = CellStore(
+            initialCapacity: configuration.initialCellsPerShard,
+            shardBits: configuration.shardCount.trailingZeroBitCount)
+    }
+
+    /// Full consistency check (tests): cell store structure, short-cell counter, reserved and
+    /// committed units equal to what the holds say.
+    func checkInvariants() {
+        cells.checkInvariants()
+        var short = 0
+        var reservedBySlot: [UInt32: Int64] = [:]
+        var committedBySlot: [UInt32: Int64] = [:]
+        for hold in holds.values {
+            for line in hold.lines where line.units > 0 {
+                if hold.isCommitted {
+                    committedBySlot[line.slot, default: 0] += Int64(line.units)
+                } else {
+                    reservedBySlot[line.slot, default: 0] += Int64(line.units)
+                }
+            }
+        }
+        for slot in 0..<cells.count {
+            let cell = cells.cell(UInt32(slot)).pointee
+            if cell.isShort { short += 1 }
+            precondition(Int64(cell.reserved) == reservedBySlot[UInt32(slot), default: 0],
+                         "cell reserved \(cell.reserved) differs from its holds")
+            precondition(Int64(cell.committed) == committedBySlot[UInt32(slot), default: 0],
+                         "cell committed \(cell.committed) differs from its holds")
+        }
+        precondition(short == counters.shortCells, "short-cell counter \(counters.shortCells) != \(short)")
+    }
+}

@@ -1,0 +1,215 @@
+import CATPSupport
+
+/// The cells of one shard in one contiguous buffer, found through an open-addressing index from
+/// (SKU, location) to slot, with every SKU's cells linked in ascending location order.
+///
+/// Safety: the buffers are raw allocations owned by this instance and touched only by the shard's
+/// worker thread (the type is not `Sendable`). Invariants, checked by `checkInvariants()`:
+/// - slots 0..<count are initialised cells; the index holds exactly one entry (slot + 1) per cell,
+///   at or after its home bucket with no empty entry in between (linear probing, no deletion);
+/// - the index is at most 3/4 full, so every probe ends at an empty entry;
+/// - following `nextSlotOfSKU` from `firstSlotOfSKU[local]` visits each cell of that SKU once, in
+///   ascending location id order.
+/// Growth doubles a buffer and copies it (amortised O(1) per insert); no cell is lost or duplicated
+/// because the index is rebuilt from the cell buffer, which is the single source of truth.
+final class CellStore {
+    private(set) var cells: UnsafeMutablePointer<StockCell>
+    private(set) var capacity: Int
+    private(set) var count = 0
+    private var index: UnsafeMutablePointer<UInt32>
+    private var indexMask: Int
+    /// First slot of each SKU of this shard, by the SKU's shard-local number (id >> shardBits).
+    private var firstSlotOfSKU: [UInt32] = []
+    private let shardBits: Int
+
+    init(initialCapacity: Int, shardBits: Int) {
+        precondition(initialCapacity > 0)
+        self.shardBits = shardBits
+        capacity = initialCapacity.nextPowerOfTwo
+        cells = .allocate(capacity: capacity)
+        let indexCapacity = capacity * 2
+        index = .allocate(capacity: indexCapacity)
+        index.initialize(repeating: 0, count: indexCapacity)
+        indexMask = indexCapacity - 1
+    }
+
+    deinit {
+        cells.deinitialize(count: count)
+        cells.deallocate()
+        index.deallocate()
+    }
+
+    @inline(__always) static func hash(_ sku: SKUID, _ location: LocationID) -> Int {
+        Int(truncatingIfNeeded: mix64(UInt64(sku.rawValue) << 32 | UInt64(location.rawValue)))
+    }
+
+    /// Hints the CPU to fetch the index entry of (sku, location): the first step of a batch pipeline.
+    @inline(__always) func prefetchIndex(hash: Int) {
+        atp_prefetch_read(index + (hash & indexMask))
+    }
+
+    /// Hints the CPU to fetch a cell for writing.
+    @inline(__always) func prefetchCell(_ slot: UInt32) {
+        atp_prefetch_write(cells + Int(slot))
+    }
+
+    /// The slot of (sku, location), or nil. Cost: one index probe plus one cell read to verify.
+    @inline(__always) func slot(sku: SKUID, location: LocationID, hash: Int) -> UInt32? {
+        var position = hash & indexMask
+        while true {
+            let entry = index[position]
+            if entry == 0 { return nil }
+            let slot = entry &- 1
+            let cell = cells + Int(slot)
+            if cell.pointee.sku == sku && cell.pointee.location == location { return slot }
+            position = (position &+ 1) & indexMask
+        }
+    }
+
+    /// The slot of (sku, location).
+    func slot(sku: SKUID, location: LocationID) -> UInt32? {
+        slot(sku: sku, location: location, hash: CellStore.hash(sku, location))
+    }
+
+    /// The slot of (sku, location), creating a zeroed cell when absent. Amortised O(1).
+    func slotCreating(sku: SKUID, location: LocationID, hash: Int) -> UInt32 {
+        if let slot = slot(sku: sku, location: location, hash: hash) { return slot }
+        return insert(sku: sku, location: location, hash: hash)
+    }
+
+    /// A pointer to the cell in `slot`; valid until the next insert (which may move the buffer).
+    @inline(__always) func cell(_ slot: UInt32) -> UnsafeMutablePointer<StockCell> {
+        assert(Int(slot) < count, "slot \(slot) out of range \(count)")
+        return cells + Int(slot)
+    }
+
+    /// Calls `body` with each cell of `sku` in ascending location order.
+    func forEachSlot(ofSKU sku: SKUID, _ body: (UInt32) -> Void) {
+        let local = Int(sku.rawValue >> UInt32(shardBits))
+        guard local < firstSlotOfSKU.count else { return }
+        var slot = firstSlotOfSKU[local]
+        while slot != StockCell.noSlot {
+            body(slot)
+            slot = cells[Int(slot)].nextSlotOfSKU
+        }
+    }
+
+    /// Whether the shard holds any cell of `sku`.
+    func hasSKU(_ sku: SKUID) -> Bool {
+        let local = Int(sku.rawValue >> UInt32(shardBits))
+        return local < firstSlotOfSKU.count && firstSlotOfSKU[local] != StockCell.noSlot
+    }
+
+    /// Bytes held by buffers, index and SKU heads.
+    var bytesAllocated: Int {
+        capacity * MemoryLayout<StockCell>.stride + (indexMask + 1) * 4 + firstSlotOfSKU.capacity * 4
+    }
+
+    /// Adds a cell (used by snapshot restore as well): the caller guarantees the key is absent.
+    @discardableResult
+    func insert(_ cell: StockCell) -> UInt32 {
+        let slot = insert(sku: cell.sku, location: cell.location, hash: CellStore.hash(cell.sku, cell.location))
+        let next = cells[Int(slot)].nextSlotOfSKU
+        cells[Int(slot)] = cell
+        cells[Int(slot)].nextSlotOfSKU = next
+        return slot
+    }
+
+    private func insert(sku: SKUID, location: LocationID, hash: Int) -> UInt32 {
+        precondition(count < Int(UInt32.max) - 1, "shard cell count limit reached")
+        if count == capacity { growCells() }
+        if (count + 1) * 4 > (indexMask + 1) * 3 { growIndex() }
+        let slot = UInt32(count)
+        (cells + count).initialize(to: StockCell(sku: sku, location: location))
+        count += 1
+        place(slot: slot, hash: hash)
+        link(slot: slot, sku: sku, location: location)
+        return slot
+    }
+
+    private func place(slot: UInt32, hash: Int) {
+        var position = hash & indexMask
+        while index[position] != 0 { position = (position &+ 1) & indexMask }
+        index[position] = slot + 1
+    }
+
+    /// Links a new cell into its SKU's chain, keeping ascending location order.
+    private func link(slot: UInt32, sku: SKUID, location: LocationID) {
+        let local = Int(sku.rawValue >> UInt32(shardBits))
+        if local >= firstSlotOfSKU.count {
+            let newCount = max(local + 1, firstSlotOfSKU.count * 2)
+            firstSlotOfSKU.append(contentsOf: repeatElement(StockCell.noSlot, count: newCount - firstSlotOfSKU.count))
+        }
+        let head = firstSlotOfSKU[local]
+        if head == StockCell.noSlot || cells[Int(head)].location > location {
+            cells[Int(slot)].nextSlotOfSKU = head
+            firstSlotOfSKU[local] = slot
+            return
+        }
+        var previous = head
+        while true {
+            let next = cells[Int(previous)].nextSlotOfSKU
+            if next == StockCell.noSlot || cells[Int(next)].location > location { break }
+            previous = next
+        }
+        cells[Int(slot)].nextSlotOfSKU = cells[Int(previous)].nextSlotOfSKU
+        cells[Int(previous)].nextSlotOfSKU = slot
+    }
+
+    private func growCells() {
+        let newCapacity = capacity * 2
+        let newCells = UnsafeMutablePointer<StockCell>.allocate(capacity: newCapacity)
+        newCells.moveInitialize(from: cells, count: count)
+        cells.deallocate()
+        cells = newCells
+        capacity = newCapacity
+    }
+
+    private func growIndex() {
+        let newCapacity = (indexMask + 1) * 2
+        index.deallocate()
+        index = .allocate(capacity: newCapacity)
+        index.initialize(repeating: 0, count: newCapacity)
+        indexMask = newCapacity - 1
+        for slot in 0..<count {
+            place(slot: UInt32(slot), hash: CellStore.hash(cells[slot].sku, cells[slot].location))
+        }
+    }
+
+    /// Full structural check (tests and debug builds): every cell found at its slot, chains complete
+    /// and ordered.
+    func checkInvariants() {
+        var occupied = 0
+        for position in 0...indexMask where index[position] != 0 { occupied += 1 }
+        precondition(occupied == count, "index holds \(occupied) entries for \(count) cells")
+        precondition(count * 4 <= (indexMask + 1) * 3)
+        var chained = 0
+        for local in 0..<firstSlotOfSKU.count {
+            var slot = firstSlotOfSKU[local]
+            var lastLocation: LocationID? = nil
+            while slot != StockCell.noSlot {
+                let cell = cells[Int(slot)]
+                precondition(Int(cell.sku.rawValue >> UInt32(shardBits)) == local, "cell in the wrong SKU chain")
+                if let lastLocation { precondition(lastLocation < cell.location, "SKU chain out of order") }
+                lastLocation = cell.location
+                chained += 1
+                slot = cell.nextSlotOfSKU
+            }
+        }
+        precondition(chained == count, "chains hold \(chained) cells for \(count)")
+        for slot in 0..<count {
+            let cell = cells[slot]
+            precondition(self.slot(sku: cell.sku, location: cell.location) == UInt32(slot), "cell not found at its slot")
+            cell.checkInvariants()
+        }
+    }
+}
+
+extension CellStore {
+    /// Hints the CPU to fetch the cell the index entry of `hash` points at (the usual match), once the
+    /// index entry itself is in cache: the second step of a batch pipeline.
+    @inline(__always) func prefetchCandidateCell(hash: Int) {
+        let entry = index[hash & indexMask]
+        if entry != 0 { atp_prefetch_write(cells + Int(entry &- 1)) }
+    }
+}
