@@ -48,7 +48,7 @@ extension Engine {
         onEveryWorker { worker in
             var part = EngineStatistics()
             for shard in worker.shards {
-                part.counters.add(shard.counters)
+                part.counters.add(shard.currentCounters)
                 part.cellCount += shard.cells.count
                 part.cellBytes += shard.cells.bytesAllocated
                 part.heldReservations += shard.records.values.count { $0.state == .held }

@@ -36,7 +36,9 @@ final class RejectionLog: Sendable {
     func read(afterSequence: UInt64, limit: Int) -> RejectionLogPage {
         state.withLock { state in
             let firstKept = state.entries.first?.logSequence ?? state.nextSequence
-            let startSequence = max(afterSequence + 1, firstKept)
+            // Clamp to the newest position first: a caller may pass any position (statistics()
+            // passes .max - 1 to read only the header), and the offset must stay within the log.
+            let startSequence = max(min(afterSequence, state.nextSequence - 1) + 1, firstKept)
             let offset = Int(startSequence - firstKept)
             var entries: [RejectedEvent] = []
             if offset < state.entries.count {

@@ -1,64 +1,30 @@
 /// Stock events: validation, dedup and the effect of each kind on its cell (docs/SEMANTICS.md).
 extension Shard {
-    /// Events are applied in groups of this many, prefetching the group's index entries and cells
-    /// before applying it, so that the DRAM misses of a group overlap.
-    static let prefetchGroup = 16
-
-    /// Applies the events of `batch` at `indices` (all of this shard's SKUs), in order, writing each
-    /// outcome code to `outcomes[i]`. Allocation-free in steady state.
-    func apply(
-        _ batch: EventBatch, indices: UnsafeBufferPointer<Int32>?, nowMilliseconds: Int64,
-        outcomes: UnsafeMutablePointer<EventOutcomeCode>
-    ) {
-        let total = indices?.count ?? batch.events.count
-        batch.events.withUnsafeBufferPointer { events in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: Shard.prefetchGroup) { hashes in
-                var start = 0
-                while start < total {
-                    let end = min(start + Shard.prefetchGroup, total)
-                    for j in start..<end {
-                        let event = events[Int(indices?[j] ?? Int32(j))]
-                        let hash = CellStore.hash(event.sku, event.location)
-                        hashes[j - start] = hash
-                        cells.prefetchIndex(hash: hash)
-                    }
-                    for j in start..<end {
-                        cells.prefetchCandidateCell(hash: hashes[j - start])
-                    }
-                    for j in start..<end {
-                        let eventIndex = Int(indices?[j] ?? Int32(j))
-                        outcomes[eventIndex] = apply(
-                            events[eventIndex], hash: hashes[j - start], batch: batch, nowMilliseconds: nowMilliseconds)
-                    }
-                    start = end
-                }
-            }
-        }
-    }
-
-    /// Validates, dedups and applies one event; returns its outcome code.
+    /// Validates, dedups and applies one event; returns its outcome code. `correlations` are the
+    /// batch's reservation ids (a ship's `correlation` indexes them, plus one).
     @inline(__always)
-    func apply(_ event: StockEvent, hash: Int, batch: EventBatch, nowMilliseconds: Int64) -> EventOutcomeCode {
-        if let reason = validate(event, correlationCount: batch.correlationIDs.count) {
+    func apply(_ event: StockEvent, hash: Int, correlations: UnsafeBufferPointer<ReservationID>,
+               nowMilliseconds: Int64) -> EventOutcomeCode {
+        if let reason = validate(event, correlationCount: correlations.count) {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
-        let window = dedupWindowIndex(for: event.source)
-        switch dedupWindows[window].check(event.sequence) {
+        let window = dedupWindow(for: event.source)
+        switch window.check(event.sequence) {
         case .duplicate:
-            counters.duplicatesDropped &+= 1
+            duplicatesDropped &+= 1
             return .duplicate
         case .tooOld:
             return reject(event, .sequenceTooOld, nowMilliseconds: nowMilliseconds)
         case .new:
             break
         }
-        let correlation = event.correlation == 0 ? nil : batch.correlationIDs[Int(event.correlation) - 1]
+        let correlation = event.correlation == 0 ? nil : correlations[Int(event.correlation) - 1]
         let slot = cells.slotCreating(sku: event.sku, location: event.location, hash: hash)
         if let reason = applyEffect(event, slot: slot, correlation: correlation) {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
-        dedupWindows[window].mark(event.sequence)
-        counters.eventsAppliedByKind[Int(event.kind.rawValue)] &+= 1
+        window.mark(event.sequence)
+        appliedByKind[Int(event.kind.rawValue)] &+= 1
         return .applied
     }
 
@@ -83,6 +49,11 @@ extension Shard {
             if !event.flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
             if event.flags.contains(.countsDamaged) && event.countDamaged < 0 { return .valueNegative }
             if event.flags.contains(.countsQuarantine) && event.countQuarantine < 0 { return .valueNegative }
+            // Counted damaged/quarantine values are absolute values: the same limit as any quantity.
+            if event.flags.contains(.countsDamaged) && Int64(event.countDamaged) > quantityMax { return .quantityTooLarge }
+            if event.flags.contains(.countsQuarantine) && Int64(event.countQuarantine) > quantityMax {
+                return .quantityTooLarge
+            }
         default:
             if !event.flags.isEmpty { return .malformed }
         }
@@ -106,15 +77,15 @@ extension Shard {
         return nil
     }
 
-    private func dedupWindowIndex(for source: SourceID) -> Int {
-        if source == lastSource { return lastSourceWindow }
-        let window: Int
+    @inline(__always) private func dedupWindow(for source: SourceID) -> DedupWindow {
+        if source == lastSource, let window = lastSourceWindow { return window }
+        let window: DedupWindow
         if let existing = dedupWindowBySource[source] {
-            window = existing
+            window = dedupWindows[existing]
         } else {
-            window = dedupWindows.count
-            dedupWindows.append(DedupWindow(size: configuration.dedupWindowSequences))
-            dedupWindowBySource[source] = window
+            window = DedupWindow(size: configuration.dedupWindowSequences)
+            dedupWindowBySource[source] = dedupWindows.count
+            dedupWindows.append(window)
         }
         lastSource = source
         lastSourceWindow = window

@@ -17,7 +17,10 @@ final class Shard {
     var dedupWindows: [DedupWindow] = []
     var dedupWindowBySource: [SourceID: Int] = [:]
     var lastSource = SourceID(.max)
-    var lastSourceWindow = -1
+    var lastSourceWindow: DedupWindow? = nil
+    /// Hot-path counters kept outside `counters` (plain stores, no array checks); see `currentCounters`.
+    let appliedByKind = UnsafeMutablePointer<UInt64>.allocate(capacity: 16)
+    var duplicatesDropped: UInt64 = 0
 
     /// Rejections produced since the worker last collected them.
     var pendingRejections: [RejectedEvent] = []
@@ -35,6 +38,17 @@ final class Shard {
         cells = CellStore(
             initialCapacity: configuration.initialCellsPerShard,
             shardBits: configuration.shardCount.trailingZeroBitCount)
+        appliedByKind.initialize(repeating: 0, count: 16)
+    }
+
+    deinit { appliedByKind.deallocate() }
+
+    /// The shard's counters, hot-path counters included.
+    var currentCounters: ShardCounters {
+        var result = counters
+        for kind in 0..<result.eventsAppliedByKind.count { result.eventsAppliedByKind[kind] = appliedByKind[kind] }
+        result.duplicatesDropped = duplicatesDropped
+        return result
     }
 
     /// Full consistency check (tests): cell store structure, short-cell counter, reserved and
