@@ -5,6 +5,7 @@ import PackageDescription
 /// - `CATPSupport`: a few C inline helpers (prefetch, thread naming) the core fences in one place.
 /// - `ATPLedger`: the in-memory sharded ledger. No sockets, no files, no LMDB.
 /// - `ATPProtocol`: the binary wire format (frames, encoders, decoders). No sockets.
+/// - `ATPServer`: SwiftNIO server: connections, handshake, back-pressure, request execution.
 /// Later layers (server, store, client) depend on these, never the reverse.
 let package = Package(
     name: "atp",
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .target(name: "CATPSupport"),
@@ -35,6 +37,22 @@ let package = Package(
         .target(
             name: "ATPProtocol",
             dependencies: ["ATPLedger", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "ATPServer",
+            dependencies: [
+                "ATPLedger", "ATPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .executableTarget(
+            name: "atpd",
+            dependencies: [
+                "ATPServer", "ATPLedger", "ATPProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "atp-demo",

@@ -68,6 +68,9 @@ extension Engine {
             total.holds += part.holds
             total.inboxDepths += part.inboxDepths
         }
+        for (reason, count) in core.rejectionLog.recordedByReason.enumerated() {
+            total.counters.rejectionsByReason[reason] += count
+        }
         total.nameBytes = catalog.bytesUsed
         total.skuCount = catalog.count(.sku)
         total.locationCount = catalog.count(.location)

@@ -209,8 +209,9 @@ public final class Engine: Sendable {
     }
 
     /// Logs events refused before they reached a shard (a decoder's invalid names, say).
+    /// They are counted by reason in `statistics()` like the shards' own rejections.
     public func recordRejections(_ rejections: [RejectedEvent]) {
-        core.rejectionLog.append(rejections)
+        core.rejectionLog.record(rejections)
     }
 
     // MARK: - Worker control

@@ -8,6 +8,8 @@ final class RejectionLog: Sendable {
         var entries = Deque<RejectedEvent>()
         var nextSequence: UInt64 = 1
         var dropped: UInt64 = 0
+        /// Rejections recorded from outside the shards (decoders), by reason code.
+        var recordedByReason = [UInt64](repeating: 0, count: 32)
     }
     private let state = Mutex(State())
     let capacity: Int
@@ -31,6 +33,17 @@ final class RejectionLog: Sendable {
             }
         }
     }
+
+    /// Appends rejections made before events reached a shard, counting them by reason too.
+    func record(_ rejections: [RejectedEvent]) {
+        state.withLock { state in
+            for rejection in rejections { state.recordedByReason[Int(rejection.reason.rawValue)] += 1 }
+        }
+        append(rejections)
+    }
+
+    /// Rejections recorded from outside the shards, by reason code.
+    var recordedByReason: [UInt64] { state.withLock { $0.recordedByReason } }
 
     /// Up to `limit` entries with `logSequence > afterSequence`, oldest first.
     func read(afterSequence: UInt64, limit: Int) -> RejectionLogPage {

@@ -8,6 +8,12 @@ extension Shard {
     /// Tries to hold the given lines of `request`. All-or-nothing: every line here in full or none.
     /// Returns the grant of each line index; records a `Hold` when anything was granted.
     func hold(_ request: ReserveRequest, lineIndices: [Int], channels: ChannelTable) -> [(index: Int, grant: LineGrant)] {
+        // An id holds at most once per shard. A committed reservation whose record has left the
+        // retention window may still hold unshipped units here under the same id (shippable by that
+        // id): a new reservation reusing the id gets nothing on this shard rather than overwrite them.
+        if holds[request.id] != nil {
+            return lineIndices.map { ($0, LineGrant(requested: request.lines[$0].quantity)) }
+        }
         var taken: [UInt32: Int64] = [:]
         var grants: [(index: Int, grant: LineGrant)] = []
         var plan: [HoldLine] = []

@@ -19,8 +19,16 @@ extension Shard {
             break
         }
         let correlation = event.correlation == 0 ? nil : correlations[Int(event.correlation) - 1]
-        let slot = cells.slotCreating(sku: event.sku, location: event.location, hash: hash)
-        if let reason = applyEffect(event, slot: slot, correlation: correlation) {
+        let rejection: RejectionReason?
+        if event.kind == .transferOut {
+            // Creates its cells only once the transfer fits: a rejected event leaves no new cell.
+            rejection = applyTransfer(event, hash: hash)
+        } else {
+            // A fresh cell cannot overflow (|q| <= quantityMax <= Int32.max), so it may be created first.
+            let slot = cells.slotCreating(sku: event.sku, location: event.location, hash: hash)
+            rejection = applyEffect(event, slot: slot, correlation: correlation)
+        }
+        if let reason = rejection {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
         window.mark(event.sequence)
@@ -101,9 +109,6 @@ extension Shard {
     /// Applies the effect of a valid, new event to its cell (and the destination of a transfer).
     /// Returns `.bucketOverflow` and changes nothing when a bucket would leave the 32-bit range.
     private func applyEffect(_ event: StockEvent, slot: UInt32, correlation: ReservationID?) -> RejectionReason? {
-        if event.kind == .transferOut {
-            return applyTransfer(event, slot: slot)
-        }
         var next = CellUpdate(cells.cell(slot).pointee)
         var exceptions = ExceptionUnits()
         let q = event.quantity
@@ -161,16 +166,21 @@ extension Shard {
         return nil
     }
 
-    private func applyTransfer(_ event: StockEvent, slot: UInt32) -> RejectionReason? {
-        let destination = cells.slotCreating(
-            sku: event.sku, location: event.toLocation, hash: CellStore.hash(event.sku, event.toLocation))
-        var from = CellUpdate(cells.cell(slot).pointee)
-        var to = CellUpdate(cells.cell(destination).pointee)
+    /// transferOut: onHand(from) −= q, inbound(to) += q. Either cell is created only when both fit.
+    private func applyTransfer(_ event: StockEvent, hash: Int) -> RejectionReason? {
+        let toHash = CellStore.hash(event.sku, event.toLocation)
+        let source = cells.slot(sku: event.sku, location: event.location, hash: hash)
+        let destination = cells.slot(sku: event.sku, location: event.toLocation, hash: toHash)
+        var from = CellUpdate(source.map { cells.cell($0).pointee } ?? StockCell(sku: event.sku, location: event.location))
+        var to = CellUpdate(destination.map { cells.cell($0).pointee }
+            ?? StockCell(sku: event.sku, location: event.toLocation))
         from.onHand -= event.quantity
         to.inbound += event.quantity
         guard from.fitsInt32 && to.fitsInt32 else { return .bucketOverflow }
-        store(from, slot: slot, eventMilliseconds: event.eventMilliseconds)
-        store(to, slot: destination, eventMilliseconds: event.eventMilliseconds)
+        let fromSlot = source ?? cells.slotCreating(sku: event.sku, location: event.location, hash: hash)
+        let toSlot = destination ?? cells.slotCreating(sku: event.sku, location: event.toLocation, hash: toHash)
+        store(from, slot: fromSlot, eventMilliseconds: event.eventMilliseconds)
+        store(to, slot: toSlot, eventMilliseconds: event.eventMilliseconds)
         return nil
     }
 

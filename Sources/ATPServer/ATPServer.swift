@@ -1,0 +1,103 @@
+import ATPLedger
+import ATPProtocol
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The ATP server: the ledger behind the binary protocol on TCP (docs/PROTOCOL.md).
+///
+/// Threads: `ioThreads` SwiftNIO event loops decode frames, resolve names and encode replies; the
+/// engine's worker threads own the shards; a small thread pool runs the rare blocking calls
+/// (channel changes, statistics). Requests reach workers through lock-free inboxes.
+public final class ATPServer: Sendable {
+    /// The ledger this server serves.
+    public let engine: Engine
+    /// The configuration in force.
+    public let configuration: ServerConfiguration
+    private let group: MultiThreadedEventLoopGroup
+    private let threadPool: NIOThreadPool
+    private let counters = ServerCounters()
+    private let connections = ConnectionRegistry()
+    private let serverChannel = Mutex<Channel?>(nil)
+    private let stopped = Mutex(false)
+
+    /// Creates the server and its engine (or serves `engine` when given). Throws on a bad configuration.
+    public init(configuration: ServerConfiguration, engine: Engine? = nil) throws(ConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        if let engine {
+            self.engine = engine
+        } else {
+            self.engine = try Engine(configuration: configuration.ledger)
+        }
+        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.ioThreads)
+        threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+    }
+
+    /// Binds the listening socket and starts accepting. Returns the bound address (port 0 picks one).
+    @discardableResult
+    public func start() throws -> SocketAddress {
+        let executor = RequestExecutor(engine: engine, configuration: configuration, threadPool: threadPool,
+                                       statisticsExtra: { [counters] in counters.entries() })
+        let counters = self.counters
+        let registry = self.connections
+        let highWater = configuration.outboundBytesHighWaterMark
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                registry.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
+                        executor: executor, counters: counters,
+                        onClose: { registry.remove($0) }))
+                }
+            }
+        let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
+        serverChannel.withLock { $0 = channel }
+        return channel.localAddress!
+    }
+
+    /// The port the server listens on (after `start`).
+    public var port: Int? { serverChannel.withLock { $0?.localAddress?.port } }
+
+    /// Stops accepting, lets every connection finish what is in flight (up to
+    /// `shutdownGraceMilliseconds`), says `shuttingDown` and closes; then stops the engine.
+    /// Blocks; idempotent.
+    public func shutdown() {
+        let first = stopped.withLock { stopped -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        if let channel = serverChannel.withLock({ $0 }) { try? channel.close().wait() }
+        for channel in connections.all {
+            channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent())
+        }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.shutdownGraceMilliseconds))
+        while !connections.all.isEmpty && NIODeadline.now() < deadline {
+            usleep(5000)
+        }
+        for channel in connections.all { channel.close(promise: nil) }
+        engine.shutdown()
+        try? threadPool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// The open connections, so that shutdown can reach each one.
+final class ConnectionRegistry: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: Channel]>([:])
+
+    func add(_ channel: Channel) { channels.withLock { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ id: ObjectIdentifier) { channels.withLock { _ = $0.removeValue(forKey: id) } }
+    var all: [Channel] { channels.withLock { Array($0.values) } }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

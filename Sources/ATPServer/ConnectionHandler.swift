@@ -1,0 +1,240 @@
+import ATPLedger
+import ATPProtocol
+import NIOCore
+
+/// Sent down every connection's pipeline when the server shuts down.
+struct ServerShutdownEvent: Sendable {}
+
+/// One client connection: decodes frames, runs the handshake, executes requests in pipeline order
+/// (answers may come back out of order, matched by request id), and writes replies with coalesced
+/// flushes. Back-pressure: it stops reading (holds `read()`) while `inFlightRequestsMax` requests are
+/// in flight, while a request waits for room in a full shard inbox, and while the peer is slow to
+/// read (the channel is not writable). Nothing is buffered without bound.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// A request that met a full inbox: retried until it fits or `inboxWaitMillisecondsMax` passes.
+    private struct Stalled {
+        var request: Request
+        var opcode: Opcode
+        var requestID: UInt32
+        var since: NIODeadline
+    }
+
+    private let executor: RequestExecutor
+    private let counters: ServerCounters
+    private let limits: ProtocolLimits
+    private let onClose: @Sendable (ObjectIdentifier) -> Void
+    private var machine = ConnectionStateMachine()
+    private var decoder: FrameDecoder
+    private var cumulation: ByteBuffer? = nil
+    private var inFlight = 0
+    private var readHeldBack = false
+    private var stalled: Stalled? = nil
+    private var mailbox: ReplyMailbox? = nil
+    private var context: ChannelHandlerContext? = nil
+
+    init(executor: RequestExecutor, counters: ServerCounters, onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
+        self.executor = executor
+        self.counters = counters
+        self.limits = executor.configuration.limits
+        self.onClose = onClose
+        decoder = FrameDecoder(limits: executor.configuration.limits)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        mailbox = ReplyMailbox(eventLoop: context.eventLoop, handler: self)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        counters.connectionsAccepted.wrappingIncrement(ordering: .relaxed)
+        let open = counters.connectionsOpen.wrappingIncrementThenLoad(ordering: .relaxed)
+        if open > limits.connectionsMax {
+            counters.connectionsRefused.wrappingIncrement(ordering: .relaxed)
+            closeWithNotice(.tooManyConnections, "\(limits.connectionsMax) connections are open; retry later")
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        machine.close()
+        counters.connectionsOpen.wrappingDecrement(ordering: .relaxed)
+        mailbox?.handler = nil
+        onClose(ObjectIdentifier(context.channel))
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard machine.acceptsFrames else { return }
+        if cumulation == nil || cumulation!.readableBytes == 0 {
+            cumulation = bytes
+        } else {
+            cumulation!.writeBuffer(&bytes)
+        }
+        processFrames()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        processFrames()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ServerShutdownEvent {
+            machine.drain()
+            if inFlight == 0 { closeWithNotice(.shuttingDown, "the server is shutting down") }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        machine.close()
+        context.close(promise: nil)
+    }
+
+    /// Outbound `read()`: held back while the connection must not take more work.
+    func read(context: ChannelHandlerContext) {
+        if isBlocked {
+            if !readHeldBack { counters.readPauses.wrappingIncrement(ordering: .relaxed) }
+            readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+
+    private var isBlocked: Bool {
+        guard let context else { return true }
+        return stalled != nil || inFlight >= limits.inFlightRequestsMax || !context.channel.isWritable
+            || !machine.acceptsFrames
+    }
+
+    // MARK: - Frames
+
+    /// Decodes and handles buffered frames while the connection may take work, then lets reading go on.
+    private func processFrames() {
+        guard let context else { return }
+        while !isBlocked, var buffer = cumulation {
+            let frame: Frame?
+            do {
+                frame = try decoder.next(from: &buffer)
+                cumulation = buffer
+            } catch {
+                cumulation = nil
+                closeWithNotice(ErrorReply(error))
+                return
+            }
+            guard let frame else { break }
+            counters.framesReceived.wrappingIncrement(ordering: .relaxed)
+            handle(frame)
+        }
+        if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
+        if readHeldBack && !isBlocked {
+            readHeldBack = false
+            context.read()
+        }
+    }
+
+    private func handle(_ frame: Frame) {
+        switch machine.action(for: frame.opcode) {
+        case .ignore:
+            return
+        case .reject(let code, let message, let close):
+            writeError(code, message, opcode: frame.opcode, requestID: frame.requestID, thenClose: close)
+        case .handshake, .execute:
+            let request: Request
+            do {
+                request = try Request(decoding: frame, limits: limits)
+            } catch {
+                let reply = ErrorReply(error)
+                writeError(reply.code, reply.message, opcode: frame.opcode, requestID: frame.requestID,
+                           thenClose: error.closesConnection)
+                return
+            }
+            if case .hello(let hello) = request {
+                let (writer, roles) = executor.handshake(hello, requestID: frame.requestID)
+                if let roles { machine.authenticated(as: roles) }
+                write([writer], thenClose: roles == nil)
+                return
+            }
+            start(request, opcode: frame.opcode, requestID: frame.requestID, since: .now())
+        }
+    }
+
+    /// Hands a request to the executor; a full inbox stalls the connection and retries shortly.
+    private func start(_ request: Request, opcode: Opcode, requestID: UInt32, since: NIODeadline) {
+        guard let context, let mailbox else { return }
+        inFlight += 1
+        let outcome = executor.execute(request, requestID: requestID, opcode: opcode, eventLoop: context.eventLoop) {
+            mailbox.post($0)
+        }
+        guard case .inboxFull = outcome else { return }
+        inFlight -= 1
+        counters.inboxFullRetries.wrappingIncrement(ordering: .relaxed)
+        let waited = NIODeadline.now() - since
+        if waited > .milliseconds(Int64(executor.configuration.inboxWaitMillisecondsMax)) {
+            writeError(.serverBusy, "the engine is saturated; retry after a short delay", opcode: opcode,
+                       requestID: requestID, thenClose: false)
+            return
+        }
+        stalled = Stalled(request: request, opcode: opcode, requestID: requestID, since: since)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .microseconds(200)) { loopBound.value.retryStalled() }
+    }
+
+    private func retryStalled() {
+        guard let waiting = stalled else { return }
+        stalled = nil
+        guard machine.acceptsFrames || inFlight > 0 else { return }
+        start(waiting.request, opcode: waiting.opcode, requestID: waiting.requestID, since: waiting.since)
+        processFrames()
+    }
+
+    // MARK: - Writing
+
+    /// Writes replies that came back from the engine (called on the event loop by the mailbox).
+    func deliver(_ writers: [ReplyWriter]) {
+        inFlight -= writers.count
+        assert(inFlight >= 0, "more replies than requests")
+        counters.requestsAnswered.wrappingIncrement(by: UInt64(writers.count), ordering: .relaxed)
+        write(writers, thenClose: false)
+        if case .draining = machine.state, inFlight == 0 {
+            closeWithNotice(.shuttingDown, "the server is shutting down")
+            return
+        }
+        processFrames()
+    }
+
+    private func write(_ writers: [ReplyWriter], thenClose: Bool) {
+        guard let context, context.channel.isActive else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        for writer in writers { writer(&buffer) }
+        if thenClose {
+            machine.close()
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    private func writeError(_ code: ErrorCode, _ message: String, opcode: Opcode, requestID: UInt32, thenClose: Bool) {
+        counters.errorsSent.wrappingIncrement(ordering: .relaxed)
+        write([RequestExecutor.error(code, message, opcode: opcode, requestID: requestID)], thenClose: thenClose)
+    }
+
+    private func closeWithNotice(_ code: ErrorCode, _ message: String) {
+        closeWithNotice(ErrorReply(code: code, message: message))
+    }
+
+    private func closeWithNotice(_ notice: ErrorReply) {
+        counters.errorsSent.wrappingIncrement(ordering: .relaxed)
+        write([{ Reply.encodeNotice(notice, into: &$0) }], thenClose: true)
+    }
+}

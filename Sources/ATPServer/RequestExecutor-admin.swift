@@ -1,0 +1,67 @@
+import ATPLedger
+import ATPProtocol
+import NIOCore
+
+/// Channel definitions and statistics. These wait for every worker, so they run on the thread pool,
+/// never on an event loop.
+extension RequestExecutor {
+    func executeChannelSet(_ wire: WireChannelDefinition, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
+                           reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) {
+        let engine = self.engine
+        runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
+            do {
+                let id = try engine.catalog.channel(wire.name)
+                var locations: [LocationID] = []
+                for name in wire.locations { locations.append(try engine.catalog.location(name)) }
+                try engine.defineChannel(ChannelDefinition(id: id, locations: locations, bufferUnits: wire.bufferUnits,
+                                                           capPercent: Int(wire.capPercent)))
+                return { Reply.channelSet.encode(opcode: opcode, requestID: requestID, into: &$0) }
+            } catch let error as InvalidNameError {
+                return Self.error(.invalidName, "\(error)", opcode: opcode, requestID: requestID)
+            } catch {
+                return Self.error(.invalidRequest, "invalid channel definition: \(error)", opcode: opcode, requestID: requestID)
+            }
+        }
+    }
+
+    func channelShowReply(_ name: String?, requestID: UInt32, opcode: Opcode) -> ReplyWriter {
+        let catalog = engine.catalog
+        let definitions: [ChannelDefinition]
+        if let name {
+            guard let id = catalog.existingChannel(name), let definition = engine.channel(id) else {
+                return Self.error(.notFound, "no channel named \(name.debugDescription)", opcode: opcode, requestID: requestID)
+            }
+            definitions = [definition]
+        } else {
+            definitions = engine.channels()
+        }
+        let wire = definitions.map { WireChannelDefinition($0, name: catalog.name(of: $0.id), locationName: { catalog.name(of: $0) }) }
+        return { Reply.channelShow(wire).encode(opcode: opcode, requestID: requestID, into: &$0) }
+    }
+
+    func executeChannelRemove(_ name: String, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
+                              reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) {
+        let engine = self.engine
+        runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
+            guard let id = engine.catalog.existingChannel(name) else {
+                return Self.error(.notFound, "no channel named \(name.debugDescription)", opcode: opcode, requestID: requestID)
+            }
+            do {
+                try engine.removeChannel(id)
+                return { Reply.channelRemove.encode(opcode: opcode, requestID: requestID, into: &$0) }
+            } catch {
+                return Self.error(.notFound, "no channel named \(name.debugDescription)", opcode: opcode, requestID: requestID)
+            }
+        }
+    }
+
+    func executeStats(prefix: String, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
+                      reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) {
+        let engine = self.engine
+        let extra = statisticsExtra
+        runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
+            let entries = (StatsReply.entries(from: engine.statistics()) + extra()).filter { $0.name.hasPrefix(prefix) }
+            return { Reply.stats(StatsReply(entries: entries)).encode(opcode: opcode, requestID: requestID, into: &$0) }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import ATPLedger
+import ATPProtocol
+import NIOCore
+
+/// Event ingest: names are interned here (a new SKU or location is created by its first event);
+/// events whose names or flags are invalid are rejected before the batch reaches the engine, logged
+/// and reported with their index like the engine's own rejections.
+extension RequestExecutor {
+    func executeIngest(_ request: IngestRequest, requestID: UInt32, opcode: Opcode,
+                       reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
+        let catalog = engine.catalog
+        var batch = EventBatch(capacity: request.count)
+        var indexMap: [Int32] = []
+        indexMap.reserveCapacity(request.count)
+        var early: [IngestRejection] = []
+        var logged: [RejectedEvent] = []
+        let now = engine.clock.nowMilliseconds()
+        request.withUnsafeNames { names in
+            func reject(_ index: Int, _ reason: RejectionReason, _ detail: String) {
+                early.append(IngestRejection(index: UInt32(index), reason: reason))
+                logged.append(RejectedEvent(atMilliseconds: now, reason: reason, event: nil, detail: detail))
+            }
+            let source: SourceID
+            do throws(InvalidNameError) {
+                source = SourceID(try catalog.intern(names[request.source], kind: .source))
+            } catch {
+                let detail = "source \(names.string(request.source).debugDescription): \(error)"
+                for index in request.events.indices { reject(index, error.reason, detail) }
+                return
+            }
+            for (index, wire) in request.events.enumerated() {
+                if let reason = wire.structuralRejection {
+                    reject(index, reason, "event kind \(wire.kindCode) with flags 0x\(String(wire.flags.rawValue, radix: 16))")
+                    continue
+                }
+                do throws(InvalidNameError) {
+                    let sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
+                    let location = LocationID(try catalog.intern(names[wire.location], kind: .location))
+                    var toLocation: LocationID? = nil
+                    if wire.flags.contains(.hasToLocation) {
+                        toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
+                    }
+                    var correlation: ReservationID? = nil
+                    if wire.flags.contains(.hasCorrelation) {
+                        do {
+                            correlation = try ReservationID(bytes: names[wire.correlation])
+                        } catch {
+                            reject(index, .invalidCorrelation, "correlation \(names.string(wire.correlation).debugDescription)")
+                            continue
+                        }
+                    }
+                    guard let event = wire.stockEvent(sku: sku, location: location, toLocation: toLocation, source: source)
+                    else {
+                        reject(index, .unknownEventKind, "event kind \(wire.kindCode)")
+                        continue
+                    }
+                    batch.append(event, correlation: correlation)
+                    indexMap.append(Int32(index))
+                } catch {
+                    reject(index, error.reason, "\(error)")
+                }
+            }
+        }
+        let recordEarly = { [engine] in if !logged.isEmpty { engine.recordRejections(logged) } }
+        if batch.count == 0 {
+            recordEarly()
+            let answer = Reply.ingest(IngestReply(outcomes: [EventOutcome](), earlyRejections: early))
+            reply { answer.encode(opcode: opcode, requestID: requestID, into: &$0) }
+            return .started
+        }
+        let map = indexMap
+        let earlyRejections = early
+        let submitted = engine.submit(batch) { result in
+            let answer = Reply.ingest(IngestReply(result, indexMap: { Int(map[$0]) }, earlyRejections: earlyRejections))
+            reply { answer.encode(opcode: opcode, requestID: requestID, into: &$0) }
+        }
+        guard submitted == .accepted else { return .inboxFull }
+        recordEarly()
+        return .started
+    }
+
+    /// A page of the rejection log with names spelled out, trimmed to fit one frame.
+    func rejectionLogReply(_ read: RejectionLogReadRequest) -> RejectionLogReply {
+        let catalog = engine.catalog
+        let limit = min(Int(read.limit), configuration.limits.batchItemsMax)
+        let page = engine.rejections(afterSequence: read.afterSequence, limit: limit)
+        var entries: [WireRejectedEvent] = []
+        var bytes = 64
+        for entry in page.entries {
+            var logged: LoggedEvent? = nil
+            if let event = entry.event {
+                let toLocation = event.kind == .transferOut ? catalog.name(of: event.toLocation) : nil
+                logged = LoggedEvent(source: catalog.name(of: event.source), event: WireEvent(
+                    event, sku: catalog.name(of: event.sku), location: catalog.name(of: event.location),
+                    toLocation: toLocation, correlation: nil))
+            }
+            let wire = WireRejectedEvent(logSequence: entry.logSequence, atMilliseconds: entry.atMilliseconds,
+                                         reason: entry.reason, event: logged, detail: entry.detail)
+            bytes += 300 + entry.detail.utf8.count
+            if bytes > configuration.limits.frameBytesMax { break }
+            entries.append(wire)
+        }
+        return RejectionLogReply(oldestKeptSequence: page.oldestKeptSequence, newestSequence: page.newestSequence,
+                                 droppedCount: page.droppedCount, entries: entries)
+    }
+}

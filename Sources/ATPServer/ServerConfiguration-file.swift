@@ -1,0 +1,152 @@
+import ATPLedger
+import ATPProtocol
+import Foundation
+
+/// The configuration file: JSON, every key optional, unknown keys refused (a typo must not be
+/// silently ignored). See docs/CONFIGURATION.md for every key, its default and its unit.
+///
+/// ```json
+/// { "host": "0.0.0.0", "port": 7411, "ioThreads": 1,
+///   "ledger": { "shardCount": 64, "workerCount": 2 },
+///   "limits": { "frameBytesMax": 16777216, "inFlightRequestsMax": 1024 },
+///   "tokens": [ { "name": "web-shop", "token": "…", "roles": ["query", "reserve"] } ] }
+/// ```
+extension ServerConfiguration {
+    /// Reads a configuration file over the defaults. Throws `ConfigurationError` naming the key.
+    public init(jsonFile path: String) throws(ConfigurationError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(key: "(file)", value: path, reason: "cannot be read")
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigurationError(key: "(file)", value: path, reason: "is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let root = object as? [String: Any] else {
+            throw ConfigurationError(key: "(file)", value: path, reason: "must hold a JSON object")
+        }
+        self.init()
+        try apply(root)
+        try validate()
+    }
+
+    private mutating func apply(_ root: [String: Any]) throws(ConfigurationError) {
+        var reader = KeyReader(object: root, prefix: "")
+        if let host = try reader.string("host") { self.host = host }
+        if let port = try reader.int("port") { self.port = port }
+        if let threads = try reader.int("ioThreads") { ioThreads = threads }
+        if let wait = try reader.int("inboxWaitMillisecondsMax") { inboxWaitMillisecondsMax = wait }
+        if let mark = try reader.int("outboundBytesHighWaterMark") { outboundBytesHighWaterMark = mark }
+        if let grace = try reader.int("shutdownGraceMilliseconds") { shutdownGraceMilliseconds = grace }
+        if var ledger = try reader.object("ledger") {
+            if let v = try ledger.int("shardCount") { self.ledger.shardCount = v }
+            if let v = try ledger.int("workerCount") { self.ledger.workerCount = v }
+            if let v = try ledger.int("inboxCapacityRequests") { self.ledger.inboxCapacityRequests = v }
+            if let v = try ledger.int("workerSpinIterations") { self.ledger.workerSpinIterations = v }
+            if let v = try ledger.int("initialCellsPerShard") { self.ledger.initialCellsPerShard = v }
+            if let v = try ledger.int("dedupWindowSequences") { self.ledger.dedupWindowSequences = v }
+            if let v = try ledger.int("rejectionLogCapacity") { self.ledger.rejectionLogCapacity = v }
+            if let v = try ledger.int("quantityMax") { self.ledger.quantityMax = Int64(v) }
+            if let v = try ledger.int("reservationLinesMax") { self.ledger.reservationLinesMax = v }
+            if let v = try ledger.int("reservationTTLMillisecondsMax") { self.ledger.reservationTTLMillisecondsMax = Int64(v) }
+            if let v = try ledger.int("reservationOutcomeRetentionMilliseconds") {
+                self.ledger.reservationOutcomeRetentionMilliseconds = Int64(v)
+            }
+            if let v = try ledger.int("reservationOutcomesRememberedMaxPerShard") {
+                self.ledger.reservationOutcomesRememberedMaxPerShard = v
+            }
+            try ledger.refuseUnknownKeys()
+        }
+        if var limits = try reader.object("limits") {
+            if let v = try limits.int("frameBytesMax") { self.limits.frameBytesMax = v }
+            if let v = try limits.int("batchItemsMax") { self.limits.batchItemsMax = v }
+            if let v = try limits.int("inFlightRequestsMax") { self.limits.inFlightRequestsMax = v }
+            if let v = try limits.int("connectionsMax") { self.limits.connectionsMax = v }
+            if let v = try limits.int("tokenBytesMax") { self.limits.tokenBytesMax = v }
+            try limits.refuseUnknownKeys()
+        }
+        if let tokens = try reader.array("tokens") {
+            self.tokens = []
+            for (index, item) in tokens.enumerated() {
+                guard let entry = item as? [String: Any] else {
+                    throw ConfigurationError(key: "tokens[\(index)]", value: "\(item)", reason: "must be an object")
+                }
+                var token = KeyReader(object: entry, prefix: "tokens[\(index)].")
+                guard let secret = try token.string("token") else {
+                    throw ConfigurationError(key: "tokens[\(index)].token", value: "(missing)", reason: "is required")
+                }
+                let name = try token.string("name") ?? "token-\(index)"
+                var roles: Roles = []
+                for role in try token.array("roles") ?? [] {
+                    switch role as? String {
+                    case "query": roles.insert(.query)
+                    case "reserve": roles.insert(.reserve)
+                    case "ingest": roles.insert(.ingest)
+                    case "admin": roles.insert(.admin)
+                    default:
+                        throw ConfigurationError(key: "tokens[\(index)].roles", value: "\(role)",
+                                                 reason: "roles are query, reserve, ingest and admin")
+                    }
+                }
+                try token.refuseUnknownKeys()
+                self.tokens.append(TokenGrant(token: secret, roles: roles, name: name))
+            }
+        }
+        try reader.refuseUnknownKeys()
+    }
+}
+
+/// Reads typed values from a JSON object, remembering which keys were used.
+private struct KeyReader {
+    let object: [String: Any]
+    let prefix: String
+    private var used: Set<String> = []
+
+    init(object: [String: Any], prefix: String) {
+        self.object = object
+        self.prefix = prefix
+    }
+
+    mutating func int(_ key: String) throws(ConfigurationError) -> Int? {
+        guard let value = object[key] else { return nil }
+        used.insert(key)
+        guard !(value is Bool), let number = value as? NSNumber, number.doubleValue == Double(number.int64Value) else {
+            throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be a whole number")
+        }
+        return number.intValue
+    }
+
+    mutating func string(_ key: String) throws(ConfigurationError) -> String? {
+        guard let value = object[key] else { return nil }
+        used.insert(key)
+        guard let string = value as? String else {
+            throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be a string")
+        }
+        return string
+    }
+
+    mutating func array(_ key: String) throws(ConfigurationError) -> [Any]? {
+        guard let value = object[key] else { return nil }
+        used.insert(key)
+        guard let array = value as? [Any] else {
+            throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be an array")
+        }
+        return array
+    }
+
+    mutating func object(_ key: String) throws(ConfigurationError) -> KeyReader? {
+        guard let value = object[key] else { return nil }
+        used.insert(key)
+        guard let nested = value as? [String: Any] else {
+            throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be an object")
+        }
+        return KeyReader(object: nested, prefix: prefix + key + ".")
+    }
+
+    func refuseUnknownKeys() throws(ConfigurationError) {
+        if let unknown = object.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ConfigurationError(key: prefix + unknown, value: "\(object[unknown]!)", reason: "is not a known key")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import ATPLedger
+import ATPProtocol
+
+/// A token a client presents in `hello`, and the roles it grants.
+public struct TokenGrant: Sendable, Equatable {
+    /// The secret, compared in constant time.
+    public var token: String
+    /// What the token may do.
+    public var roles: Roles
+    /// A name for logs (never the token itself).
+    public var name: String
+
+    public init(token: String, roles: Roles, name: String) {
+        self.token = token
+        self.roles = roles
+        self.name = name
+    }
+}
+
+/// Everything `atpd` is configured with. Defaults are documented per field; `validate()` refuses a
+/// bad value naming its key.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// Address to listen on. Default "127.0.0.1".
+    public var host: String = "127.0.0.1"
+    /// TCP port; 0 picks a free one (tests). Default 7411.
+    public var port: Int = 7411
+    /// Event-loop (I/O) threads. Default 1: on small machines the shard workers need the other cores.
+    public var ioThreads: Int = 1
+    /// The ledger's shards, workers and limits.
+    public var ledger = LedgerConfiguration()
+    /// Frame, batch, in-flight and connection limits.
+    public var limits = ProtocolLimits()
+    /// Tokens accepted in `hello`. Empty means no client can authenticate.
+    public var tokens: [TokenGrant] = []
+    /// How long a request may wait for room in a full shard inbox before the client gets
+    /// `serverBusy`, in milliseconds. Default 2,000.
+    public var inboxWaitMillisecondsMax: Int = 2000
+    /// Bytes of replies queued on a connection before the server stops reading from it (a slow
+    /// reader). Default 4 MiB.
+    public var outboundBytesHighWaterMark: Int = 4 << 20
+    /// How long a clean shutdown waits for in-flight requests, in milliseconds. Default 10,000.
+    public var shutdownGraceMilliseconds: Int = 10_000
+
+    public init() {}
+
+    /// The tokens a first run uses when no configuration names any (printed at start):
+    /// `demo-admin` (every role), `demo-query`, `demo-reserve` (reserve and query), `demo-ingest`.
+    public static let demoTokens: [TokenGrant] = [
+        TokenGrant(token: "demo-admin", roles: .all, name: "demo-admin"),
+        TokenGrant(token: "demo-query", roles: .query, name: "demo-query"),
+        TokenGrant(token: "demo-reserve", roles: [.reserve, .query], name: "demo-reserve"),
+        TokenGrant(token: "demo-ingest", roles: .ingest, name: "demo-ingest"),
+    ]
+
+    /// Throws on the first value out of range.
+    public func validate() throws(ConfigurationError) {
+        if host.isEmpty { throw ConfigurationError(key: "host", value: host, reason: "must not be empty") }
+        if port < 0 || port > 65_535 {
+            throw ConfigurationError(key: "port", value: "\(port)", reason: "must be from 0 to 65535")
+        }
+        if ioThreads < 1 || ioThreads > 256 {
+            throw ConfigurationError(key: "ioThreads", value: "\(ioThreads)", reason: "must be from 1 to 256")
+        }
+        if inboxWaitMillisecondsMax < 0 {
+            throw ConfigurationError(key: "inboxWaitMillisecondsMax", value: "\(inboxWaitMillisecondsMax)",
+                                     reason: "must be >= 0")
+        }
+        if outboundBytesHighWaterMark < 4096 {
+            throw ConfigurationError(key: "outboundBytesHighWaterMark", value: "\(outboundBytesHighWaterMark)",
+                                     reason: "must be >= 4096")
+        }
+        if shutdownGraceMilliseconds < 0 {
+            throw ConfigurationError(key: "shutdownGraceMilliseconds", value: "\(shutdownGraceMilliseconds)",
+                                     reason: "must be >= 0")
+        }
+        for grant in tokens where grant.token.isEmpty || grant.token.utf8.count > limits.tokenBytesMax {
+            throw ConfigurationError(key: "tokens[\(grant.name)]", value: "(hidden)",
+                                     reason: "a token is 1 to \(limits.tokenBytesMax) bytes")
+        }
+        try ledger.validate()
+        try limits.validate()
+    }
+
+    /// The roles `token` grants, or nil. Compares every configured token in constant time.
+    func roles(forToken token: [UInt8]) -> (roles: Roles, name: String)? {
+        var found: (Roles, String)? = nil
+        for grant in tokens {
+            let expected = Array(grant.token.utf8)
+            var difference = UInt8(expected.count == token.count ? 0 : 1)
+            for i in 0..<max(expected.count, token.count) {
+                difference |= (i < expected.count ? expected[i] : 0) ^ (i < token.count ? token[i] : 0)
+            }
+            if difference == 0 { found = (grant.roles, grant.name) }
+        }
+        return found
+    }
+}
+
+extension ServerConfiguration {
+    /// The effective configuration as lines of `key = value` (tokens hidden), for `--print-config`.
+    public func describe() -> String {
+        var lines = [
+            "host = \(host)", "port = \(port)", "ioThreads = \(ioThreads)",
+            "inboxWaitMillisecondsMax = \(inboxWaitMillisecondsMax)",
+            "outboundBytesHighWaterMark = \(outboundBytesHighWaterMark)",
+            "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",
+            "ledger.shardCount = \(ledger.shardCount)", "ledger.workerCount = \(ledger.workerCount)",
+            "ledger.inboxCapacityRequests = \(ledger.inboxCapacityRequests)",
+            "ledger.workerSpinIterations = \(ledger.workerSpinIterations)",
+            "ledger.initialCellsPerShard = \(ledger.initialCellsPerShard)",
+            "ledger.dedupWindowSequences = \(ledger.dedupWindowSequences)",
+            "ledger.rejectionLogCapacity = \(ledger.rejectionLogCapacity)",
+            "ledger.quantityMax = \(ledger.quantityMax)",
+            "ledger.reservationLinesMax = \(ledger.reservationLinesMax)",
+            "ledger.reservationTTLMillisecondsMax = \(ledger.reservationTTLMillisecondsMax)",
+            "ledger.reservationOutcomeRetentionMilliseconds = \(ledger.reservationOutcomeRetentionMilliseconds)",
+            "ledger.reservationOutcomesRememberedMaxPerShard = \(ledger.reservationOutcomesRememberedMaxPerShard)",
+            "limits.frameBytesMax = \(limits.frameBytesMax)", "limits.batchItemsMax = \(limits.batchItemsMax)",
+            "limits.inFlightRequestsMax = \(limits.inFlightRequestsMax)",
+            "limits.connectionsMax = \(limits.connectionsMax)", "limits.tokenBytesMax = \(limits.tokenBytesMax)",
+        ]
+        for grant in tokens { lines.append("tokens[\(grant.name)] = (hidden) roles \(grant.roles)") }
+        return lines.joined(separator: "\n")
+    }
+}
