@@ -6,6 +6,7 @@ import PackageDescription
 /// - `ATPLedger`: the in-memory sharded ledger. No sockets, no files, no LMDB.
 /// - `ATPProtocol`: the binary wire format (frames, encoders, decoders). No sockets.
 /// - `ATPServer`: SwiftNIO server: connections, handshake, back-pressure, request execution.
+/// - `ATPClient`: the Swift client: pipelined connections (async/await and callbacks), a pool.
 /// Later layers (server, store, client) depend on these, never the reverse.
 let package = Package(
     name: "atp",
@@ -47,6 +48,15 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
+        .target(
+            name: "ATPClient",
+            dependencies: [
+                "ATPLedger", "ATPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
         .executableTarget(
             name: "atpd",
             dependencies: [
@@ -61,6 +71,14 @@ let package = Package(
         ),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),
         .testTarget(name: "ATPLedgerModelTests", dependencies: ["ATPLedger"]),
+        .testTarget(
+            name: "ATPServerTests",
+            dependencies: [
+                "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ATPProtocolTests",
             dependencies: ["ATPProtocol", .product(name: "NIOCore", package: "swift-nio")]
