@@ -26,6 +26,10 @@ final class EngineCore: @unchecked Sendable {
     let channelDefinitions = Mutex<[ChannelID: ChannelDefinition]>([:])
     /// Serialises channel changes so every worker applies them in one order.
     let channelChangeLock = Mutex<Void>(())
+    /// Internal tasks queued and not yet run (shard-to-shard messages and batch parts queued past
+    /// the inbox bound): `Engine.waitUntilIdle()` waits for it to reach zero. Incremented before the
+    /// hand-over, decremented after the task ran, so zero means no such work is in flight.
+    let trackedInternalTasks = ManagedAtomic<Int>(0)
 
     init(configuration: LedgerConfiguration, catalog: Catalog, clock: EngineClock) {
         self.configuration = configuration
@@ -108,7 +112,7 @@ public final class Engine: Sendable {
         for (worker, indices) in indicesByWorker.enumerated() where !indices.isEmpty {
             let task = makeTask(indices)
             if queuedAny {
-                if !core.workers[worker].submit(task) { core.workers[worker].submitInternal(task) }
+                if !core.workers[worker].submit(task) { core.workers[worker].submitTrackedInternal(task) }
             } else {
                 guard core.workers[worker].submit(task) else { return .inboxFull }
                 queuedAny = true
@@ -235,8 +239,25 @@ public final class Engine: Sendable {
         for worker in core.workers { worker.wake() }
     }
 
-    /// Waits until the work queued before this call, and the shard messages it caused, is done.
+    /// Waits until the work queued before this call, and the shard messages it caused, is done,
+    /// including the expiry of every reservation due by the clock's current time. Work submitted
+    /// concurrently by other threads may delay the return; it never makes it return early.
     public func waitUntilIdle() {
-        for _ in 0..<4 { onEveryWorker { _ in } }
+        // 1. A barrier through every external inbox: inboxes are FIFO, so once it ran, every task
+        //    accepted before this call has run its first step.
+        let waits = core.workers.map { worker -> OneShot<Bool> in
+            let done = OneShot<Bool>()
+            let barrier = ClosureTask { _ in done.fulfil(true) }
+            while !worker.submit(barrier) { usleep(50) }
+            return done
+        }
+        for wait in waits { _ = wait.wait() }
+        // 2. Rounds of internal barriers until no shard message is in flight. Each barrier runs the
+        //    worker's expiry check itself (back-to-back barriers may all run in one drain of the
+        //    internal queue, without the loop's own check in between); an expiry's messages to other
+        //    shards are tracked, so the loop goes on until they are done too.
+        repeat {
+            onEveryWorker { $0.runExpiries() }
+        } while core.trackedInternalTasks.load(ordering: .acquiring) > 0
     }
 }

@@ -69,6 +69,13 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         parker.unpark()
     }
 
+    /// `submitInternal(_:)` for work that `Engine.waitUntilIdle()` must wait for.
+    func submitTrackedInternal(_ task: WorkerTask) {
+        task.isTracked = true
+        core.trackedInternalTasks.wrappingIncrement(ordering: .relaxed)
+        submitInternal(task)
+    }
+
     /// Wakes the worker (a manual clock moved, or a stop was requested).
     func wake() { parker.unpark() }
 
@@ -88,7 +95,8 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         if ownedShards[shard] != nil {
             localMessages.append((message, shard))
         } else {
-            core.workers[shard % core.configuration.workerCount].submitInternal(ShardMessageTask(message: message, target: shard))
+            core.workers[shard % core.configuration.workerCount].submitTrackedInternal(
+                ShardMessageTask(message: message, target: shard))
         }
     }
 
@@ -104,13 +112,16 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
 
     private func run() {
         var idleSpins = 0
+        var busyIterations = 0
         while true {
-            let didWork = drainOnce()
-            runExpiries()
-            if didWork {
+            if drainOnce() {
                 idleSpins = 0
+                busyIterations &+= 1
+                // Reading the clock costs ~20 ns: while busy, check expiries every 64 rounds only.
+                if busyIterations & 63 == 0 { runExpiries() }
                 continue
             }
+            if idleSpins == 0 { runExpiries() }
             if stopRequested.load(ordering: .acquiring) && !hasWork() { break }
             idleSpins += 1
             if idleSpins < core.configuration.workerSpinIterations {
@@ -158,10 +169,16 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
 
     @inline(__always) private func runTask(_ task: WorkerTask) {
         task.run(on: self)
+        // Messages the task sent were counted before this decrement, so the count never dips to 0
+        // while work it caused is still queued.
+        if task.isTracked { core.trackedInternalTasks.wrappingDecrement(ordering: .releasing) }
         tasksCompleted.wrappingIncrement(ordering: .relaxed)
     }
 
-    private func runExpiries() {
+    /// Expires the reservations due by now, once per clock value. Worker thread only (the run loop,
+    /// and `Engine.waitUntilIdle()`'s barriers, which cannot count on the loop reaching this call
+    /// between them: `drainOnce()` keeps running internal tasks while more keep arriving).
+    func runExpiries() {
         let now = core.clock.nowMilliseconds()
         guard now != lastExpiryCheckMilliseconds else { return }
         lastExpiryCheckMilliseconds = now

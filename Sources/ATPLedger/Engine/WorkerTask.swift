@@ -6,6 +6,10 @@ import Atomics
 /// through a worker's inbox (which orders the hand-over with release/acquire), and from then on
 /// touched only by that worker's thread. Shared results go through the fenced aggregates below.
 class WorkerTask: @unchecked Sendable {
+    /// Set by the producer before the hand-over when the task is counted in
+    /// `EngineCore.trackedInternalTasks` (shard messages, batch parts queued past the inbox bound).
+    var isTracked = false
+
     /// Runs on the worker's thread.
     func run(on worker: ShardWorker) {}
 }

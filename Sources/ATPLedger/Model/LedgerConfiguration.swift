@@ -9,8 +9,10 @@ public struct LedgerConfiguration: Sendable, Equatable {
     public var inboxCapacityRequests: Int = 4096
     /// Shard-to-shard messages a worker's internal ring holds before spilling to its overflow list.
     public var internalRingCapacityMessages: Int = 65_536
-    /// Spin iterations a worker makes over its empty inboxes before it parks. Default 2,000 (~20 µs).
-    public var workerSpinIterations: Int = 2000
+    /// Spin iterations a worker makes over its empty inboxes before it parks. Default 500 (a few µs):
+    /// longer spins lower wake-up latency on a dedicated machine but steal CPU from I/O threads on a
+    /// small one.
+    public var workerSpinIterations: Int = 500
     /// Initial cell capacity of each shard (grows by doubling). Default 1,024.
     public var initialCellsPerShard: Int = 1024
     /// Sequences each (source, shard) dedup window spans; a power of two >= 64. Default 65,536.
