@@ -19,6 +19,8 @@ final class ClientHandler: ChannelDuplexHandler {
     private var pending: [UInt32: (opcode: Opcode, completion: @Sendable (Result<Reply, ATPClientError>) -> Void)] = [:]
     private var nextRequestID: UInt32 = 1
     private var failure: ATPClientError? = nil
+    private var isReading = false
+    private var hasUnflushedWrites = false
 
     init(frameBytesMax: Int) {
         decoder = FrameDecoder(frameBytesMax: frameBytesMax)
@@ -37,9 +39,28 @@ final class ClientHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         outbound.request.encode(requestID: id, into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: promise)
+        hasUnflushedWrites = true
+    }
+
+    /// Flushes now, unless replies are being read: requests sent from completions while a read is
+    /// processed leave with one flush at `channelReadComplete` (one syscall for many requests).
+    func flush(context: ChannelHandlerContext) {
+        if isReading { return }
+        hasUnflushedWrites = false
+        context.flush()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
+        if hasUnflushedWrites {
+            hasUnflushedWrites = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
         var bytes = unwrapInboundIn(data)
         if cumulation == nil || cumulation!.readableBytes == 0 {
             cumulation = bytes

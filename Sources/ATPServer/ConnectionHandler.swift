@@ -41,7 +41,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.counters = counters
         self.limits = executor.configuration.limits
         self.onClose = onClose
-        decoder = FrameDecoder(limits: executor.configuration.limits)
+        // Until hello succeeds a frame may be at most handshakeFrameBytesMax: an unauthenticated
+        // connection cannot make the server hold a 16 MiB frame.
+        decoder = FrameDecoder.forHandshake(limits: executor.configuration.limits)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -157,7 +159,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             if case .hello(let hello) = request {
                 let (writer, roles) = executor.handshake(hello, requestID: frame.requestID)
-                if let roles { machine.authenticated(as: roles) }
+                if let roles {
+                    machine.authenticated(as: roles)
+                    decoder = FrameDecoder(limits: limits)
+                }
                 write([writer], thenClose: roles == nil)
                 return
             }

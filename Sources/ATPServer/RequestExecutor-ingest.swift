@@ -57,7 +57,14 @@ extension RequestExecutor {
                     batch.append(event, correlation: correlation)
                     indexMap.append(Int32(index))
                 } catch {
-                    reject(index, error.reason, "\(error)")
+                    // Name the offending name (escaped, as a reader of the log needs to see it).
+                    let offending: NameRef = switch error.kind {
+                    case .sku: wire.sku
+                    case .location where wire.flags.contains(.hasToLocation)
+                        && validatesAsLocation(names[wire.location]): wire.toLocation
+                    default: wire.location
+                    }
+                    reject(index, error.reason, "\(names.string(offending).debugDescription): \(error)")
                 }
             }
         }
@@ -103,4 +110,9 @@ extension RequestExecutor {
         return RejectionLogReply(oldestKeptSequence: page.oldestKeptSequence, newestSequence: page.newestSequence,
                                  droppedCount: page.droppedCount, entries: entries)
     }
+}
+
+/// Whether `bytes` is an acceptable location name (used only to say which of two names was refused).
+private func validatesAsLocation(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    do throws(InvalidNameError) { try validateName(bytes, kind: .location); return true } catch { return false }
 }

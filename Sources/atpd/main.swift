@@ -38,7 +38,13 @@ struct ATPD: ParsableCommand {
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         if let shards { configuration.ledger.shardCount = shards }
-        if let workers { configuration.ledger.workerCount = workers }
+        if let workers {
+            configuration.ledger.workerCount = workers
+        } else if config == nil {
+            // Leave the I/O threads a core: on a 2-core machine, 1 worker + 1 event loop.
+            configuration.ledger.workerCount = max(1, min(configuration.ledger.shardCount,
+                                                          systemCoreCount() - configuration.ioThreads))
+        }
         if let ioThreads { configuration.ioThreads = ioThreads }
         if configuration.tokens.isEmpty && (demo || config == nil) { configuration.tokens = ServerConfiguration.demoTokens }
         try configuration.validate()

@@ -2,6 +2,7 @@ import ATPClient
 import ATPLedger
 import ATPProtocol
 import ATPServer
+import Synchronization
 
 /// A real atpd on a free loopback port with a manual clock, and helpers to talk to it.
 final class ServerFixture: @unchecked Sendable {
@@ -29,4 +30,74 @@ final class ServerFixture: @unchecked Sendable {
     func connect(token: String = "demo-admin") async throws -> ATPConnection {
         try await ATPConnection.connect(port: port, token: token)
     }
+
+    /// A connection whose client accepts frames up to `frameBytesMax` only (a client that takes the
+    /// server's announced limit at its word).
+    func connect(token: String = "demo-admin", frameBytesMax: Int) async throws -> ATPConnection {
+        try await ATPConnection.connect(port: port, token: token, frameBytesMax: frameBytesMax)
+    }
+
+    /// A raw loopback connection, not authenticated.
+    func raw(autoRead: Bool = true) async throws -> RawClient {
+        try await RawClient.connect(port: port, autoRead: autoRead)
+    }
+
+    /// A raw loopback connection after a successful `hello` (request id 1).
+    func rawAuthenticated(token: String = "demo-admin") async throws -> RawClient {
+        let client = try await RawClient.connect(port: port)
+        let reply = try await client.hello(token: token)
+        guard case .hello = reply else {
+            await client.close()
+            throw ATPClientError.unexpectedReply("\(reply) to hello")
+        }
+        return client
+    }
+}
+
+extension ATPConnection {
+    /// The value of one statistic (u64 and i64 alike), or nil when the server does not report it.
+    func stat(_ name: String) async throws -> Int64? {
+        for entry in try await stats(prefix: name) where entry.name == name {
+            switch entry.value {
+            case .unsigned(let value): return Int64(clamping: value)
+            case .signed(let value): return value
+            }
+        }
+        return nil
+    }
+
+    /// Every statistic as a dictionary.
+    func statsByName(prefix: String = "") async throws -> [String: Int64] {
+        var result: [String: Int64] = [:]
+        for entry in try await stats(prefix: prefix) {
+            switch entry.value {
+            case .unsigned(let value): result[entry.name] = Int64(clamping: value)
+            case .signed(let value): result[entry.name] = value
+            }
+        }
+        return result
+    }
+}
+
+/// Runs `body` until it returns true or `seconds` pass; returns its last answer.
+func eventually(seconds: Double = 10, _ body: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await body() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return try await body()
+}
+
+/// A value behind a lock that escaping callbacks can share (a `Mutex` cannot be captured).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
+        mutex.withLock { body(&$0) }
+    }
+
+    var value: Value { withLock { $0 } }
 }
