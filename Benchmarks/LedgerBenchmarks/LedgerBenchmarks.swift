@@ -86,6 +86,16 @@ final class LedgerWorld: @unchecked Sendable {
     }
 }
 
+/// 64-byte cells as plain words, for the raw-memory baseline.
+final class RawCells: @unchecked Sendable {
+    let words: UnsafeMutablePointer<Int64>
+    init(cellCount: Int) {
+        words = .allocate(capacity: cellCount * 8)
+        words.initialize(repeating: 0, count: cellCount * 8)
+    }
+    deinit { words.deallocate() }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .mallocCountTotal, .peakMemoryResident],
@@ -94,6 +104,25 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(10),
         maxIterations: 20
     )
+
+    // The baseline for the two apply benchmarks, measured in the same run: the raw memory limit of
+    // this machine, a plain loop adding to one field of 64-byte cells picked at random from 1M (no
+    // index, no events, no worker hand-over).
+    Benchmark("baseline: raw random 64-byte cell updates over 1M cells") { (benchmark: Benchmark, raw: RawCells) in
+        var random = SplitMix64(state: 4)
+        let cellCount = 1 << 20
+        let cells = raw.words
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let cell = cells.advanced(by: (random.next(below: cellCount)) << 3)
+            cell.pointee &+= 1
+            cell[1] &-= 1
+        }
+        benchmark.stopMeasurement()
+        blackHole(cells[0])
+    } setup: {
+        RawCells(cellCount: 1 << 20)
+    }
 
     // 100k SKUs × 10 locations = 1M cells; events uniformly at random over all of them.
     Benchmark("apply events, uniform over 1M cells") { benchmark, world in

@@ -15,6 +15,10 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     let index: Int
     unowned(unsafe) let core: EngineCore
     private var ownedShards: [Shard?]
+    /// Unretained references to the owned shards by shard index (nil for others), for the event
+    /// path: a class reference loaded from an array costs a retain/release pair, three per event.
+    /// Safe because `ownedShards` (set once in init) keeps every shard alive for the worker's life.
+    private let shardRefs: UnsafeMutableBufferPointer<Unmanaged<Shard>?>
     /// Shards of this worker, for iteration.
     private(set) var shards: [Shard] = []
     let channels = ChannelTable()
@@ -43,7 +47,13 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
             ownedShards[shardIndex] = shard
             shards.append(shard)
         }
+        shardRefs = .allocate(capacity: configuration.shardCount)
+        for shardIndex in 0..<configuration.shardCount {
+            shardRefs.initializeElement(at: shardIndex, to: ownedShards[shardIndex].map { Unmanaged.passUnretained($0) })
+        }
     }
+
+    deinit { shardRefs.deallocate() }
 
     /// The shard `index`, which this worker must own.
     @inline(__always) func shard(_ index: Int) -> Shard {
@@ -211,30 +221,35 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         let group = ShardWorker.prefetchGroup
         batch.events.withUnsafeBufferPointer { events in
             batch.correlationIDs.withUnsafeBufferPointer { correlations in
-                ownedShards.withUnsafeBufferPointer { shards in
-                    withUnsafeTemporaryAllocation(of: Int.self, capacity: group) { hashes in
-                        var start = 0
-                        while start < total {
-                            let end = min(start + group, total)
-                            for j in start..<end {
-                                let event = events[indices.map { Int($0[j]) } ?? j]
-                                let hash = CellStore.hash(event.sku, event.location)
-                                hashes[j - start] = hash
-                                shards[Int(event.sku.rawValue) & shardMask]!.cells.prefetchIndex(hash: hash)
+                let shards = shardRefs
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: group) { hashes in
+                    var start = 0
+                    while start < total {
+                        let end = min(start + group, total)
+                        for j in start..<end {
+                            let event = events[indices.map { Int($0[j]) } ?? j]
+                            let hash = CellStore.hash(event.sku, event.location)
+                            hashes[j - start] = hash
+                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                                $0.cells.prefetchIndex(hash: hash)
                             }
-                            for j in start..<end {
-                                let event = events[indices.map { Int($0[j]) } ?? j]
-                                shards[Int(event.sku.rawValue) & shardMask]!.cells.prefetchCandidateCell(hash: hashes[j - start])
-                            }
-                            for j in start..<end {
-                                let index = indices.map { Int($0[j]) } ?? j
-                                let event = events[index]
-                                outcomes[index] = shards[Int(event.sku.rawValue) & shardMask]!.apply(
-                                    event, hash: hashes[j - start], correlations: correlations,
-                                    nowMilliseconds: nowMilliseconds)
-                            }
-                            start = end
                         }
+                        for j in start..<end {
+                            let event = events[indices.map { Int($0[j]) } ?? j]
+                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                                $0.cells.prefetchCandidateCell(hash: hashes[j - start])
+                            }
+                        }
+                        for j in start..<end {
+                            let index = indices.map { Int($0[j]) } ?? j
+                            let event = events[index]
+                            outcomes[index] = shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped
+                                ._withUnsafeGuaranteedRef {
+                                    $0.apply(event, hash: hashes[j - start], correlations: correlations,
+                                             nowMilliseconds: nowMilliseconds)
+                                }
+                        }
+                        start = end
                     }
                 }
             }

@@ -6,31 +6,33 @@
 /// - one at or below newest − size is too old: the window can no longer tell.
 ///
 /// The window's bits live in raw memory owned by a small class, so the hot path checks and marks a
-/// sequence with plain loads and stores (no copy-on-write or uniqueness checks). Copies of a
-/// `DedupWindow` share that storage: it belongs to one shard and is used by its worker thread only.
+/// sequence with plain loads and stores (no copy-on-write or uniqueness checks, and through
+/// `DedupBits` no reference counting). Copies of a `DedupWindow` share that storage: it belongs to
+/// one shard and is used by its worker thread only.
 struct DedupWindow {
+    /// Owns the raw memory: two header words (newest, hasNewest) then the bitmap words.
     final class Storage {
-        var newest: UInt64 = 0
-        var hasNewest = false
-        let words: UnsafeMutablePointer<UInt64>
+        let base: UnsafeMutablePointer<UInt64>
         let wordCount: Int
 
         init(wordCount: Int) {
             self.wordCount = wordCount
-            words = .allocate(capacity: wordCount)
-            words.initialize(repeating: 0, count: wordCount)
+            base = .allocate(capacity: wordCount + 2)
+            base.initialize(repeating: 0, count: wordCount + 2)
         }
 
-        deinit { words.deallocate() }
+        deinit { base.deallocate() }
     }
 
     let storage: Storage
-    let size: UInt64
+    /// The window's operations over the raw memory, without a reference count: what the event
+    /// path keeps and uses (valid while `storage` lives; the shard keeps every window it made).
+    let bits: DedupBits
 
     init(size: Int) {
         precondition(size >= 64 && size.nonzeroBitCount == 1, "window size must be a power of two >= 64")
-        self.size = UInt64(size)
         storage = Storage(wordCount: size / 64)
+        bits = DedupBits(base: storage.base, size: UInt64(size))
     }
 
     /// Restores a window from a snapshot: the newest sequence and the bitmap words.
@@ -38,24 +40,43 @@ struct DedupWindow {
         self.init(size: size)
         precondition(words.count == storage.wordCount)
         if let newest {
-            storage.newest = newest
-            storage.hasNewest = true
+            bits.newestWord.pointee = newest
+            bits.hasNewestWord.pointee = 1
         }
-        for (i, word) in words.enumerated() { storage.words[i] = word }
+        for (i, word) in words.enumerated() { bits.words[i] = word }
     }
 
     /// Newest sequence seen, or nil before the first.
-    var newest: UInt64? { storage.hasNewest ? storage.newest : nil }
+    var newest: UInt64? { bits.hasNewestWord.pointee != 0 ? bits.newestWord.pointee : nil }
 
     /// The bitmap words (for snapshots).
-    var words: [UInt64] { Array(UnsafeBufferPointer(start: storage.words, count: storage.wordCount)) }
+    var words: [UInt64] { Array(UnsafeBufferPointer(start: bits.words, count: storage.wordCount)) }
 
     /// How `sequence` stands, without changing anything.
+    typealias Verdict = DedupBits.Verdict
+
+    @inline(__always) func check(_ sequence: UInt64) -> Verdict { bits.check(sequence) }
+
+    /// Records `sequence` as applied. It must have been checked as `.new`.
+    @inline(__always) func mark(_ sequence: UInt64) { bits.mark(sequence) }
+}
+
+/// A dedup window's logic over its raw memory (see `DedupWindow`): a trivial value, so keeping and
+/// using it costs no retain/release. Valid only while the owning `DedupWindow.Storage` lives.
+struct DedupBits {
+    let base: UnsafeMutablePointer<UInt64>
+    let size: UInt64
+
+    @inline(__always) var newestWord: UnsafeMutablePointer<UInt64> { base }
+    @inline(__always) var hasNewestWord: UnsafeMutablePointer<UInt64> { base + 1 }
+    @inline(__always) var words: UnsafeMutablePointer<UInt64> { base + 2 }
+
+    /// How a sequence stands.
     enum Verdict: Equatable { case new, duplicate, tooOld }
 
     @inline(__always) func check(_ sequence: UInt64) -> Verdict {
-        guard storage.hasNewest else { return .new }
-        let newest = storage.newest
+        guard hasNewestWord.pointee != 0 else { return .new }
+        let newest = newestWord.pointee
         if sequence > newest { return .new }
         if newest - sequence >= size { return .tooOld }
         return isSet(sequence) ? .duplicate : .new
@@ -63,8 +84,8 @@ struct DedupWindow {
 
     /// Records `sequence` as applied. It must have been checked as `.new`.
     @inline(__always) func mark(_ sequence: UInt64) {
-        if storage.hasNewest {
-            let current = storage.newest
+        if hasNewestWord.pointee != 0 {
+            let current = newestWord.pointee
             if sequence <= current {
                 assert(current - sequence < size && !isSet(sequence))
                 set(sequence)
@@ -73,22 +94,22 @@ struct DedupWindow {
             if sequence - current < size {
                 clearRange(from: current &+ 1, count: sequence - current - 1)
             } else {
-                storage.words.update(repeating: 0, count: storage.wordCount)
+                words.update(repeating: 0, count: Int(size / 64))
             }
         }
-        storage.newest = sequence
-        storage.hasNewest = true
+        newestWord.pointee = sequence
+        hasNewestWord.pointee = 1
         set(sequence)
     }
 
     @inline(__always) private func isSet(_ sequence: UInt64) -> Bool {
         let bit = sequence & (size - 1)
-        return storage.words[Int(bit >> 6)] & (1 << (bit & 63)) != 0
+        return words[Int(bit >> 6)] & (1 << (bit & 63)) != 0
     }
 
     @inline(__always) private func set(_ sequence: UInt64) {
         let bit = sequence & (size - 1)
-        storage.words[Int(bit >> 6)] |= 1 << (bit & 63)
+        words[Int(bit >> 6)] |= 1 << (bit & 63)
     }
 
     /// Clears the bits of `count` consecutive sequences from `first`, a word at a time (the ring
@@ -96,7 +117,7 @@ struct DedupWindow {
     @inline(__always) private func clearRange(from first: UInt64, count: UInt64) {
         var position = first & (size - 1)
         var remaining = count
-        let words = storage.words
+        let words = self.words
         while remaining > 0 {
             let bit = position & 63
             let run = min(64 - bit, remaining)

@@ -85,8 +85,8 @@ extension Shard {
         return nil
     }
 
-    @inline(__always) private func dedupWindow(for source: SourceID) -> DedupWindow {
-        if source == lastSource, let window = lastSourceWindow { return window }
+    @inline(__always) private func dedupWindow(for source: SourceID) -> DedupBits {
+        if source == lastSource, let bits = lastSourceBits { return bits }
         let window: DedupWindow
         if let existing = dedupWindowBySource[source] {
             window = dedupWindows[existing]
@@ -96,8 +96,8 @@ extension Shard {
             dedupWindows.append(window)
         }
         lastSource = source
-        lastSourceWindow = window
-        return window
+        lastSourceBits = window.bits
+        return window.bits
     }
 
     private func reject(_ event: StockEvent, _ reason: RejectionReason, nowMilliseconds: Int64) -> EventOutcomeCode {

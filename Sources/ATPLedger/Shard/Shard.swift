@@ -17,7 +17,8 @@ final class Shard {
     var dedupWindows: [DedupWindow] = []
     var dedupWindowBySource: [SourceID: Int] = [:]
     var lastSource = SourceID(.max)
-    var lastSourceWindow: DedupWindow? = nil
+    /// The window of `lastSource`, unretained (its storage lives in `dedupWindows`).
+    var lastSourceBits: DedupBits? = nil
     /// Hot-path counters kept outside `counters` (plain stores, no array checks); see `currentCounters`.
     let appliedByKind = UnsafeMutablePointer<UInt64>.allocate(capacity: 16)
     var duplicatesDropped: UInt64 = 0
