@@ -30,9 +30,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var machine = ConnectionStateMachine()
     private var decoder: FrameDecoder
     private var cumulation: ByteBuffer? = nil
-    private var inFlight = 0
+    /// Bytes of `cumulation` storage last added to `counters.inboundBytesBuffered`.
+    private var inboundBytesReported = 0
+    /// Requests read and not yet answered; mirrored into `server.requests.inFlight` and its peak.
+    private var inFlight = 0 {
+        didSet {
+            counters.requestsInFlight.wrappingIncrement(by: inFlight - oldValue, ordering: .relaxed)
+            if inFlight > oldValue { ServerCounters.raise(counters.requestsInFlightPeak, to: inFlight) }
+        }
+    }
     private var readHeldBack = false
     private var stalled: Stalled? = nil
+    /// Single-frame queries decoded in this read, submitted to the engine together when the read's
+    /// frames are done: one engine task and one hop back per read instead of one per request.
+    private var pendingQueries: [PendingQuery] = []
+    /// Set while `pendingQueries` wait for room in a full engine inbox.
+    private var queriesStalledSince: NIODeadline? = nil
     private var mailbox: ReplyMailbox? = nil
     private var context: ChannelHandlerContext? = nil
 
@@ -48,7 +61,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        mailbox = ReplyMailbox(eventLoop: context.eventLoop, handler: self)
+        mailbox = ReplyMailbox(eventLoop: context.eventLoop, handler: self, counters: counters)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -65,6 +78,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         machine.close()
         counters.connectionsOpen.wrappingDecrement(ordering: .relaxed)
         mailbox?.handler = nil
+        cumulation = nil
+        reportInboundBytes()
         onClose(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
     }
@@ -72,10 +87,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         guard machine.acceptsFrames else { return }
-        if cumulation == nil || cumulation!.readableBytes == 0 {
-            cumulation = bytes
+        if var buffered = cumulation, buffered.readableBytes > 0 {
+            cumulation = nil  // keeps `buffered` uniquely referenced: appending must not copy
+            // Decoded bytes are dropped before the buffer would grow: under a steady stream that
+            // never ends on a frame boundary it would otherwise keep every byte ever read.
+            if buffered.readerIndex > 0 && buffered.writableBytes < bytes.readableBytes { buffered.discardReadBytes() }
+            buffered.writeBuffer(&bytes)
+            cumulation = buffered
         } else {
-            cumulation!.writeBuffer(&bytes)
+            cumulation = bytes
         }
         processFrames()
     }
@@ -111,8 +131,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private var isBlocked: Bool {
         guard let context else { return true }
-        return stalled != nil || inFlight >= limits.inFlightRequestsMax || !context.channel.isWritable
-            || !machine.acceptsFrames
+        return stalled != nil || queriesStalledSince != nil || inFlight >= limits.inFlightRequestsMax
+            || !context.channel.isWritable || !machine.acceptsFrames
     }
 
     // MARK: - Frames
@@ -135,10 +155,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
             handle(frame)
         }
         if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
+        reportInboundBytes()
+        submitPendingQueries()
         if readHeldBack && !isBlocked {
             readHeldBack = false
             context.read()
         }
+    }
+
+    /// Brings `server.bytes.inboundBuffered` (and its peak) up to date with `cumulation`.
+    private func reportInboundBytes() {
+        let held = cumulation?.capacity ?? 0
+        guard held != inboundBytesReported else { return }
+        counters.inboundBytesBuffered.wrappingIncrement(by: held - inboundBytesReported, ordering: .relaxed)
+        inboundBytesReported = held
+        ServerCounters.raise(counters.inboundBytesBufferedPeak, to: held)
     }
 
     private func handle(_ frame: Frame) {
@@ -171,8 +202,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Hands a request to the executor; a full inbox stalls the connection and retries shortly.
+    /// Queries wait in `pendingQueries` for the end of the read (`submitPendingQueries()`).
     private func start(_ request: Request, opcode: Opcode, requestID: UInt32, since: NIODeadline) {
         guard let context, let mailbox else { return }
+        if case .query(let query) = request {
+            inFlight += 1
+            pendingQueries.append(PendingQuery(request: query, requestID: requestID))
+            return
+        }
         inFlight += 1
         let outcome = executor.execute(request, requestID: requestID, opcode: opcode, eventLoop: context.eventLoop) {
             mailbox.post($0)
@@ -189,6 +226,44 @@ final class ConnectionHandler: ChannelDuplexHandler {
         stalled = Stalled(request: request, opcode: opcode, requestID: requestID, since: since)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: .microseconds(200)) { loopBound.value.retryStalled() }
+    }
+
+    /// Submits the queries gathered from this read as one engine batch. On a full inbox they stay
+    /// queued (reading pauses) and are retried shortly, until `inboxWaitMillisecondsMax`, after which
+    /// each gets `serverBusy`.
+    private func submitPendingQueries() {
+        guard !pendingQueries.isEmpty, let context, let mailbox else { return }
+        let outcome: ExecuteOutcome
+        if pendingQueries.count == 1, let only = pendingQueries.first {
+            outcome = executor.execute(.query(only.request), requestID: only.requestID, opcode: .query,
+                                       eventLoop: context.eventLoop) { mailbox.post($0) }
+        } else {
+            outcome = executor.executeQueries(pendingQueries) { mailbox.post($0) }
+        }
+        guard case .inboxFull = outcome else {
+            pendingQueries.removeAll(keepingCapacity: true)
+            queriesStalledSince = nil
+            return
+        }
+        counters.inboxFullRetries.wrappingIncrement(ordering: .relaxed)
+        let since = queriesStalledSince ?? .now()
+        if NIODeadline.now() - since > .milliseconds(Int64(executor.configuration.inboxWaitMillisecondsMax)) {
+            let refused = pendingQueries
+            pendingQueries.removeAll(keepingCapacity: true)
+            queriesStalledSince = nil
+            inFlight -= refused.count
+            for query in refused {
+                writeError(.serverBusy, "the engine is saturated; retry after a short delay", opcode: .query,
+                           requestID: query.requestID, thenClose: false)
+            }
+            return
+        }
+        queriesStalledSince = since
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .microseconds(200)) {
+            let handler = loopBound.value
+            handler.queriesStalledSince.map { _ in handler.processFrames() }
+        }
     }
 
     private func retryStalled() {
@@ -226,6 +301,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             promise.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
         } else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        // What the kernel did not take at once stays queued here: sampled for the stats.
+        if let queued = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) {
+            ServerCounters.raise(counters.outboundBytesBufferedPeak, to: queued)
         }
     }
 

@@ -7,9 +7,53 @@ import NIOCore
 extension RequestExecutor {
     func executeQuery(_ request: QueryRequest, requestID: UInt32,
                       reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
-        let catalog = engine.catalog
         var queries: [AvailabilityQuery] = []
         queries.reserveCapacity(request.count)
+        appendQueries(of: request, to: &queries)
+        let catalog = engine.catalog
+        let frameBytesMax = configuration.limits.frameBytesMax
+        let submitted = engine.submit(queries: queries) { result in
+            reply { buffer in
+                Self.encodeQueryReply(result, request: request, requestID: requestID, catalog: catalog,
+                                      frameBytesMax: frameBytesMax, into: &buffer)
+            }
+        }
+        return submitted == .accepted ? .started : .inboxFull
+    }
+
+    /// Starts many query requests (pipelined frames of one read) as one engine batch; `reply` gets
+    /// one writer per request, in the order given.
+    func executeQueries(_ requests: [PendingQuery],
+                        reply: @escaping @Sendable ([ReplyWriter]) -> Void) -> ExecuteOutcome {
+        var queries: [AvailabilityQuery] = []
+        queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(requests.count)
+        for pending in requests {
+            let start = queries.count
+            appendQueries(of: pending.request, to: &queries)
+            ranges.append(start..<queries.count)
+        }
+        let catalog = engine.catalog
+        let frameBytesMax = configuration.limits.frameBytesMax
+        let answerRanges = ranges
+        let submitted = engine.submit(queries: queries) { result in
+            var writers: [ReplyWriter] = []
+            writers.reserveCapacity(requests.count)
+            for (pending, range) in zip(requests, answerRanges) {
+                writers.append { buffer in
+                    Self.encodeQueryReply(result, answers: range, request: pending.request, requestID: pending.requestID,
+                                          catalog: catalog, frameBytesMax: frameBytesMax, into: &buffer)
+                }
+            }
+            reply(writers)
+        }
+        return submitted == .accepted ? .started : .inboxFull
+    }
+
+    /// Resolves a request's names (lookups only) into engine queries.
+    private func appendQueries(of request: QueryRequest, to queries: inout [AvailabilityQuery]) {
+        let catalog = engine.catalog
         request.withUnsafeNames { names in
             for item in request.items {
                 let sku = catalog.lookup(names[item.sku], kind: .sku).map { SKUID($0) } ?? .unknown
@@ -25,33 +69,31 @@ extension RequestExecutor {
                 }
             }
         }
-        let frameBytesMax = configuration.limits.frameBytesMax
-        let submitted = engine.submit(queries: queries) { result in
-            reply { buffer in
-                Self.encodeQueryReply(result, request: request, requestID: requestID, catalog: catalog,
-                                      frameBytesMax: frameBytesMax, into: &buffer)
-            }
-        }
-        return submitted == .accepted ? .started : .inboxFull
     }
 
-    /// Writes the reply frame, or `replyTooLarge` when it would not fit one frame.
-    static func encodeQueryReply(_ result: QueryBatchResult, request: QueryRequest, requestID: UInt32,
-                                 catalog: Catalog, frameBytesMax: Int, into buffer: inout ByteBuffer) {
+    /// Writes the reply frame, or `replyTooLarge` when it would not fit one frame. `answers` is the
+    /// range of `result` that answers `request` (all of it unless requests were batched together).
+    static func encodeQueryReply(_ result: QueryBatchResult, answers: Range<Int>? = nil, request: QueryRequest,
+                                 requestID: UInt32, catalog: Catalog, frameBytesMax: Int,
+                                 into buffer: inout ByteBuffer) {
+        let answerRange = answers ?? result.answers.indices
+        assert(answerRange.count == request.count, "one answer per query item")
         let start = buffer.writerIndex
         var taken = ByteBuffer()
         swap(&taken, &buffer)
         let includeCells = request.options.contains(.includeCells)
         var encoder = QueryReplyEncoder(requestID: requestID, options: request.options,
-                                        answerCount: result.answers.count, buffer: taken)
+                                        answerCount: answerRange.count, buffer: taken)
         request.withUnsafeNames { names in
-            for (index, answer) in result.answers.enumerated() {
+            for index in answerRange {
+                let answer = result.answers[index]
                 let cells = result.cells(of: index)
                 encoder.appendAnswer(answer, cellCount: includeCells ? cells.count : 0)
                 guard includeCells else { continue }
                 for cell in cells {
                     if cell.cell.location == .unknown {
-                        encoder.appendCell(location: names[request.items[index].scope], exists: false, cell: cell.cell)
+                        encoder.appendCell(location: names[request.items[index - answerRange.lowerBound].scope],
+                                           exists: false, cell: cell.cell)
                     } else {
                         catalog.withName(.location, id: cell.cell.location.rawValue) {
                             encoder.appendCell(location: $0, exists: cell.exists, cell: cell.cell)
@@ -69,4 +111,10 @@ extension RequestExecutor {
                 opcode: .query, requestID: requestID, into: &buffer)
         }
     }
+}
+
+/// A query request waiting to be submitted with the other queries of the same read.
+struct PendingQuery: Sendable {
+    var request: QueryRequest
+    var requestID: UInt32
 }

@@ -11,6 +11,28 @@ final class ServerCounters: Sendable {
     let errorsSent = ManagedAtomic<UInt64>(0)
     let readPauses = ManagedAtomic<UInt64>(0)
     let inboxFullRetries = ManagedAtomic<UInt64>(0)
+    /// Requests read and not yet answered, over all connections. A request whose connection went
+    /// away stays counted until the engine has finished it.
+    let requestsInFlight = ManagedAtomic<Int>(0)
+    /// The most requests one connection has had in flight at once (at most `inFlightRequestsMax`).
+    let requestsInFlightPeak = ManagedAtomic<Int>(0)
+    /// Bytes of storage held for input not yet decoded into frames, over all connections.
+    let inboundBytesBuffered = ManagedAtomic<Int>(0)
+    /// The most storage one connection has held for undecoded input, in bytes.
+    let inboundBytesBufferedPeak = ManagedAtomic<Int>(0)
+    /// The most reply bytes one connection has had queued and not yet taken by the kernel, in bytes
+    /// (sampled right after each flush).
+    let outboundBytesBufferedPeak = ManagedAtomic<Int>(0)
+
+    /// Raises `peak` to `value` when `value` is larger. Lock-free; any thread.
+    static func raise(_ peak: ManagedAtomic<Int>, to value: Int) {
+        var seen = peak.load(ordering: .relaxed)
+        while value > seen {
+            let (exchanged, original) = peak.weakCompareExchange(expected: seen, desired: value, ordering: .relaxed)
+            if exchanged { return }
+            seen = original
+        }
+    }
 
     /// The counters as stats entries (`server.*`).
     func entries() -> [StatEntry] {
@@ -23,6 +45,13 @@ final class ServerCounters: Sendable {
             StatEntry("server.errors.sent", .unsigned(errorsSent.load(ordering: .relaxed))),
             StatEntry("server.reads.paused", .unsigned(readPauses.load(ordering: .relaxed))),
             StatEntry("server.inbox.fullRetries", .unsigned(inboxFullRetries.load(ordering: .relaxed))),
+            StatEntry("server.requests.inFlight", .signed(Int64(requestsInFlight.load(ordering: .relaxed)))),
+            StatEntry("server.requests.inFlightPeak", .signed(Int64(requestsInFlightPeak.load(ordering: .relaxed)))),
+            StatEntry("server.bytes.inboundBuffered", .signed(Int64(inboundBytesBuffered.load(ordering: .relaxed)))),
+            StatEntry("server.bytes.inboundBufferedPeak",
+                      .signed(Int64(inboundBytesBufferedPeak.load(ordering: .relaxed)))),
+            StatEntry("server.bytes.outboundBufferedPeak",
+                      .signed(Int64(outboundBytesBufferedPeak.load(ordering: .relaxed)))),
         ]
     }
 }
