@@ -170,6 +170,50 @@ func profileApply(skuCount: Int, millions: Int) {
     engine.shutdown()
 }
 
+/// Answers `millions` × 1M single-cell queries over `skuCount × 10` cells on one worker, in batches
+/// of 1,000 with 16 in flight; prints queries/s. For profiling, like `--profile-apply`.
+func profileQuery(skuCount: Int, millions: Int) {
+    var configuration = LedgerConfiguration()
+    configuration.workerCount = 1
+    configuration.initialCellsPerShard = max(1024, skuCount * 10 / 64 * 2)
+    let engine = try! Engine(configuration: configuration)
+    let source = try! engine.catalog.source("profile")
+    let skus = (0..<skuCount).map { try! engine.catalog.sku("SKU-\($0)") }
+    let locations = (0..<10).map { try! engine.catalog.location("L-\($0)") }
+    var sequence: UInt64 = 1
+    var preload = EventBatch(capacity: skuCount * 10)
+    for sku in skus {
+        for location in locations {
+            preload.append(StockEvent(kind: .receive, sku: sku, location: location, quantity: 100, source: source,
+                                      sequence: sequence))
+            sequence += 1
+        }
+    }
+    _ = engine.apply(preload)
+    var state: UInt64 = 7
+    func random(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+    let batches: [[AvailabilityQuery]] = (0..<(1000 * millions)).map { _ in
+        (0..<1000).map { _ in .cell(skus[random(skus.count)], locations[random(10)]) }
+    }
+    let inFlight = ManagedCounter()
+    let start = monotonicNanoseconds()
+    for batch in batches {
+        while inFlight.value >= 16 {}
+        inFlight.add(1)
+        while engine.submit(queries: batch, completion: { _ in inFlight.add(-1) }) == .inboxFull {}
+    }
+    while inFlight.value > 0 {}
+    let seconds = Double(monotonicNanoseconds() - start) / 1e9
+    print("\(millions)M single-cell queries over \(skuCount * 10) cells in \(String(format2: seconds)) s: \(String(format2: Double(millions) / seconds)) M queries/s")
+    engine.shutdown()
+}
+
 import Atomics
 final class ManagedCounter: Sendable {
     let atomic = ManagedAtomic<Int>(0)
@@ -178,7 +222,10 @@ final class ManagedCounter: Sendable {
 }
 
 let arguments = CommandLine.arguments
-if let flag = arguments.firstIndex(of: "--profile-apply"), flag + 2 < arguments.count,
+if let flag = arguments.firstIndex(of: "--profile-query"), flag + 2 < arguments.count,
+   let skuCount = Int(arguments[flag + 1]), let millions = Int(arguments[flag + 2]) {
+    profileQuery(skuCount: skuCount, millions: millions)
+} else if let flag = arguments.firstIndex(of: "--profile-apply"), flag + 2 < arguments.count,
    let skuCount = Int(arguments[flag + 1]), let millions = Int(arguments[flag + 2]) {
     profileApply(skuCount: skuCount, millions: millions)
 } else if let flag = arguments.firstIndex(of: "--memory-cells"), flag + 1 < arguments.count, let cells = Int(arguments[flag + 1]) {

@@ -55,6 +55,12 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
 
     deinit { shardRefs.deallocate() }
 
+    /// Runs `body` with the shard `index` (which this worker must own) without retaining it: for
+    /// per-item loops on the worker thread.
+    @inline(__always) func withShard<R>(_ index: Int, _ body: (Shard) -> R) -> R {
+        shardRefs[index].unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
+    }
+
     /// The shard `index`, which this worker must own.
     @inline(__always) func shard(_ index: Int) -> Shard {
         guard let shard = ownedShards[index] else { preconditionFailure("shard \(index) is not owned by worker \(self.index)") }

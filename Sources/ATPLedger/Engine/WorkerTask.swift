@@ -48,14 +48,43 @@ final class QueryTask: WorkerTask, @unchecked Sendable {
         self.aggregate = aggregate
     }
 
+    /// Single-cell queries are answered in groups with the event path's prefetch pipeline (index
+    /// entries of the group, then their candidate cells, then the answers), so a group's cache
+    /// misses overlap instead of running one after the other.
     override func run(on worker: ShardWorker) {
         var cells: [CellAvailability] = []
         cells.reserveCapacity(indices.count)
         let shardMask = worker.core.configuration.shardCount - 1
-        for i in indices {
-            let query = queries[Int(i)]
-            let shard = worker.shard(Int(query.sku.rawValue) & shardMask)
-            aggregate.answers[Int(i)] = shard.answer(query, channels: worker.channels, part: part, cellsOut: &cells)
+        let channels = worker.channels
+        let answers = aggregate.answers
+        let group = ShardWorker.prefetchGroup
+        queries.withUnsafeBufferPointer { queries in
+            indices.withUnsafeBufferPointer { indices in
+                var start = 0
+                while start < indices.count {
+                    let end = min(start + group, indices.count)
+                    for j in start..<end {
+                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
+                        worker.withShard(Int(sku.rawValue) & shardMask) {
+                            $0.cells.prefetchIndex(hash: CellStore.hash(sku, location))
+                        }
+                    }
+                    for j in start..<end {
+                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
+                        worker.withShard(Int(sku.rawValue) & shardMask) {
+                            $0.cells.prefetchCandidateCell(hash: CellStore.hash(sku, location))
+                        }
+                    }
+                    for j in start..<end {
+                        let i = Int(indices[j])
+                        let query = queries[i]
+                        answers[i] = worker.withShard(Int(query.sku.rawValue) & shardMask) {
+                            $0.answer(query, channels: channels, part: part, cellsOut: &cells)
+                        }
+                    }
+                    start = end
+                }
+            }
         }
         aggregate.partDone(part: Int(part), cells: cells)
     }
