@@ -19,7 +19,7 @@ final class CellStore {
     private var index: UnsafeMutablePointer<UInt32>
     private var indexMask: Int
     /// First slot of each SKU of this shard, by the SKU's shard-local number (id >> shardBits).
-    private var firstSlotOfSKU: [UInt32] = []
+    private(set) var firstSlotOfSKU: [UInt32] = []
     private let shardBits: Int
 
     init(initialCapacity: Int, shardBits: Int) {
@@ -174,6 +174,30 @@ final class CellStore {
         for slot in 0..<count {
             place(slot: UInt32(slot), hash: CellStore.hash(cells[slot].sku, cells[slot].location))
         }
+    }
+
+    /// Replaces an empty store's contents with `cells` (slot order kept) and their SKU chain heads,
+    /// as captured by a ledger image: one copy of the buffer, then the index is rebuilt from it.
+    /// The cells' `nextSlotOfSKU` links must be valid for `firstSlotOfSKU` (images guarantee it).
+    /// Cost: O(count), no per-cell allocation.
+    func restore(cells restored: UnsafeBufferPointer<StockCell>, firstSlotOfSKU heads: [UInt32]) {
+        precondition(count == 0, "restore into a store that already holds cells")
+        let newCapacity = max(capacity, max(restored.count, 1).nextPowerOfTwo)
+        if newCapacity != capacity {
+            cells.deallocate()
+            cells = .allocate(capacity: newCapacity)
+            capacity = newCapacity
+            index.deallocate()
+            index = .allocate(capacity: newCapacity * 2)
+            index.initialize(repeating: 0, count: newCapacity * 2)
+            indexMask = newCapacity * 2 - 1
+        }
+        if let base = restored.baseAddress { cells.initialize(from: base, count: restored.count) }
+        count = restored.count
+        for slot in 0..<count {
+            place(slot: UInt32(slot), hash: CellStore.hash(cells[slot].sku, cells[slot].location))
+        }
+        firstSlotOfSKU = heads
     }
 
     /// Full structural check (tests and debug builds): every cell found at its slot, chains complete

@@ -1,0 +1,210 @@
+/// A consistent, immutable copy of an engine's state, taken by `Engine.captureImage(mark:)` (or
+/// assembled from a snapshot by `LedgerImageBuilder`) and turned back into an engine by
+/// `Engine(restoring:configuration:clock:)`. It holds every cell with all buckets, the name tables
+/// (ids preserved), channel definitions, reservation records with their expiry, the holds they have
+/// on cells, and the dedup windows. Iterable without the engine; cheap to pass between threads.
+///
+/// The cut is per worker: each worker copied its shards between two of its tasks and, at that
+/// instant, called `mark` (the journal's position). Reservations in flight between workers at the cut
+/// are normalised when the image is taken and restored (docs/SNAPSHOT.md, "Reservations at the cut").
+public struct LedgerImage: Sendable {
+    /// Shards of the engine the image was taken from (restoring requires the same number).
+    public let shardCount: Int
+    /// `dedupWindowSequences` of that engine (restoring requires the same value).
+    public let dedupWindowSequences: Int
+    /// The value `mark(worker)` returned for each worker, by worker index (journal positions).
+    public let workerMarks: [UInt64]
+    /// Wall-clock time of the cut, in milliseconds since 1970.
+    public let cutWallClockMilliseconds: Int64
+    /// The engine clock at the cut, in milliseconds since 1970 (a manual clock in tests).
+    public let clockMilliseconds: Int64
+    /// SKU names, in id order.
+    public let skuNames: NameListImage
+    /// Location names, in id order.
+    public let locationNames: NameListImage
+    /// Channel names, in id order.
+    public let channelNames: NameListImage
+    /// Event source names, in id order.
+    public let sourceNames: NameListImage
+    /// Channel definitions, by id.
+    public let channels: [ChannelDefinition]
+    /// Reservation records: held ones and settled outcomes still remembered.
+    public let reservations: [ReservationImage]
+    /// Units reservations hold on cells, per shard.
+    public let holds: [HoldImage]
+    /// Dedup windows, one per (shard, source).
+    public let dedupWindows: [DedupWindowImage]
+    /// Cells per shard, in the shard's slot order, with their SKU chains.
+    let shardCells: [ShardCellsImage]
+
+    init(shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
+         clockMilliseconds: Int64, skuNames: NameListImage, locationNames: NameListImage,
+         channelNames: NameListImage, sourceNames: NameListImage, channels: [ChannelDefinition],
+         reservations: [ReservationImage], holds: [HoldImage], dedupWindows: [DedupWindowImage],
+         shardCells: [ShardCellsImage]) {
+        precondition(shardCells.count == shardCount)
+        self.shardCount = shardCount
+        self.dedupWindowSequences = dedupWindowSequences
+        self.workerMarks = workerMarks
+        self.cutWallClockMilliseconds = cutWallClockMilliseconds
+        self.clockMilliseconds = clockMilliseconds
+        self.skuNames = skuNames
+        self.locationNames = locationNames
+        self.channelNames = channelNames
+        self.sourceNames = sourceNames
+        self.channels = channels
+        self.reservations = reservations
+        self.holds = holds
+        self.dedupWindows = dedupWindows
+        self.shardCells = shardCells
+    }
+
+    /// The names of one kind (`.reservation` has none: answers an empty list).
+    public func names(_ kind: NameKind) -> NameListImage {
+        switch kind {
+        case .sku: skuNames
+        case .location: locationNames
+        case .channel: channelNames
+        case .source: sourceNames
+        case .reservation: NameListImage()
+        }
+    }
+
+    /// Number of cells.
+    public var cellCount: Int { shardCells.reduce(0) { $0 + $1.cells.count } }
+
+    /// Calls `body` with every cell in ascending (SKU id, location id) order. Cost: O(cells), one
+    /// random read per cell (it follows each SKU's chain in its shard).
+    public func forEachCell(_ body: (StockCell) throws -> Void) rethrows {
+        let localsMax = shardCells.map(\.firstSlotOfSKU.count).max() ?? 0
+        for local in 0..<localsMax {
+            for shard in shardCells where local < shard.firstSlotOfSKU.count {
+                // SKU id = local << shardBits | shard index: shards in index order keep SKU order.
+                var slot = shard.firstSlotOfSKU[local]
+                while slot != StockCell.noSlot {
+                    let cell = shard.cells[Int(slot)]
+                    try body(cell)
+                    slot = cell.nextSlotOfSKU
+                }
+            }
+        }
+    }
+}
+
+/// One shard's cells as copied from its buffer: `cells` in slot order, each SKU's cells chained
+/// through `nextSlotOfSKU` in ascending location order from `firstSlotOfSKU[sku id >> shardBits]`.
+struct ShardCellsImage: Sendable {
+    var cells: [StockCell]
+    var firstSlotOfSKU: [UInt32]
+}
+
+/// The names of one kind in id order, packed in one byte array (no allocation per name).
+public struct NameListImage: Sendable, Equatable {
+    /// UTF-8 bytes of all names, back to back.
+    var bytes: [UInt8] = []
+    /// End offset in `bytes` of each name, by id.
+    var ends: [UInt32] = []
+
+    /// An empty list.
+    public init() {}
+
+    /// Number of names (ids are 0..<count).
+    public var count: Int { ends.count }
+
+    /// Bytes of all names together.
+    public var byteCount: Int { bytes.count }
+
+    /// Appends the name with the next id.
+    public mutating func append(_ name: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: name)
+        ends.append(UInt32(bytes.count))
+    }
+
+    /// Calls `body` with the bytes of name `id` (0..<count).
+    public func withName<R>(_ id: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(id >= 0 && id < ends.count, "name id \(id) out of range 0..<\(ends.count)")
+        let start = id == 0 ? 0 : Int(ends[id - 1])
+        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<Int(ends[id])])) }
+    }
+
+    /// Name `id` as a string.
+    public func name(_ id: Int) -> String { withName(id) { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// A reservation record as the home shard knew it at the cut.
+public struct ReservationImage: Sendable, Equatable {
+    /// The request as first received (lines, ttl, mode).
+    public var request: ReserveRequest
+    /// Its settled state (never in flight: see docs/SNAPSHOT.md).
+    public var state: ReservationState
+    /// What each line got.
+    public var lineGrants: [LineGrant]
+    /// Expiry of a held reservation, engine clock milliseconds since 1970.
+    public var expiresAtMilliseconds: Int64
+    /// When it reached its settled state (for the retention window); 0 for a held one.
+    public var settledAtMilliseconds: Int64
+
+    /// The reservation's id.
+    public var id: ReservationID { request.id }
+
+    public init(request: ReserveRequest, state: ReservationState, lineGrants: [LineGrant],
+                expiresAtMilliseconds: Int64, settledAtMilliseconds: Int64) {
+        self.request = request
+        self.state = state
+        self.lineGrants = lineGrants
+        self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.settledAtMilliseconds = settledAtMilliseconds
+    }
+}
+
+/// Units a reservation holds on the cells of one shard.
+public struct HoldImage: Sendable, Equatable {
+    /// Units on one cell.
+    public struct Line: Sendable, Equatable {
+        /// The cell's SKU.
+        public var sku: SKUID
+        /// The cell's location.
+        public var location: LocationID
+        /// Units held there, > 0.
+        public var units: Int32
+        public init(sku: SKUID, location: LocationID, units: Int32) {
+            self.sku = sku
+            self.location = location
+            self.units = units
+        }
+    }
+    /// The shard of the cells.
+    public var shard: Int
+    /// The reservation holding them.
+    public var id: ReservationID
+    /// Committed units (true) or reserved units (false).
+    public var isCommitted: Bool
+    /// The cells and units.
+    public var lines: [Line]
+
+    public init(shard: Int, id: ReservationID, isCommitted: Bool, lines: [Line]) {
+        self.shard = shard
+        self.id = id
+        self.isCommitted = isCommitted
+        self.lines = lines
+    }
+}
+
+/// One (shard, source) dedup window: the newest sequence applied and the bitmap of the window.
+public struct DedupWindowImage: Sendable, Equatable {
+    /// The shard whose events the window dedups.
+    public var shard: Int
+    /// The event source.
+    public var source: SourceID
+    /// Newest sequence applied (nil before the first).
+    public var newest: UInt64?
+    /// `dedupWindowSequences / 64` words; bit (s mod size) set when sequence s was applied.
+    public var words: [UInt64]
+
+    public init(shard: Int, source: SourceID, newest: UInt64?, words: [UInt64]) {
+        self.shard = shard
+        self.source = source
+        self.newest = newest
+        self.words = words
+    }
+}
