@@ -35,7 +35,10 @@ extension RequestExecutor {
         } else {
             definitions = engine.channels()
         }
-        let wire = definitions.map { WireChannelDefinition($0, name: catalog.name(of: $0.id), locationName: { catalog.name(of: $0) }) }
+        // docs/PROTOCOL.md: definitions come back sorted by channel name (byte order).
+        let wire = definitions
+            .map { WireChannelDefinition($0, name: catalog.name(of: $0.id), locationName: { catalog.name(of: $0) }) }
+            .sorted { Array($0.name.utf8).lexicographicallyPrecedes($1.name.utf8) }
         return { Reply.channelShow(wire).encode(opcode: opcode, requestID: requestID, into: &$0) }
     }
 

@@ -77,7 +77,8 @@ struct ATPD: ParsableCommand {
             let port = server.port ?? configuration.port
             log("try: swift run -c release atp --port \(port) --token demo-query query sku SKU-00042")
             log("     swift run -c release atp --port \(port) --token demo-query query channel SKU-00042 web")
-            log("     swift run -c release atp --port \(port) --token demo-reserve reserve ORDER-1 SKU-00042@web:2")
+            log("     swift run -c release atp --port \(port) --token demo-reserve reserve ORDER-1 --line SKU-00042@channel:web=2")
+            log("     swift run -c release atp --port \(port) stats        (docs/CLI.md has every command)")
         }
         waitForSignalThenShutDown(server)
     }
