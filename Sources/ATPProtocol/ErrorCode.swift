@@ -18,7 +18,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let forbidden = ErrorCode(rawValue: 5)
     /// A count above `batchItemsMax`; nothing was executed.
     public static let batchTooLarge = ErrorCode(rawValue: 6)
-    /// `inFlightRequestsMax` requests were already in flight; this one was not executed.
+    /// Reserved, not sent by this server: at `inFlightRequestsMax` it stops reading from the
+    /// connection until replies drain instead (docs/PROTOCOL.md §2).
     public static let tooManyInFlight = ErrorCode(rawValue: 7)
     /// The opcode is not one the server knows.
     public static let unknownOpcode = ErrorCode(rawValue: 8)

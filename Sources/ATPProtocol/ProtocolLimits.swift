@@ -12,8 +12,9 @@ public struct ProtocolLimits: Sendable, Equatable {
     /// channel locations. Larger: `batchTooLarge`, nothing executed, the connection stays open.
     /// Rejection-log reads are clamped to it. Default 100,000.
     public var batchItemsMax: Int = 100_000
-    /// Requests one connection may have in flight (read, not yet answered). One more is answered
-    /// at once with `tooManyInFlight` and not executed. Default 1,024.
+    /// Requests one connection may have in flight (read, not yet answered). At the limit the server
+    /// stops reading from the connection (TCP back-pressure) until replies drain; nothing is refused
+    /// (`tooManyInFlight` is reserved and not sent). Default 1,024.
     public var inFlightRequestsMax: Int = 1024
     /// Connections a server keeps open. One more gets the notice `tooManyConnections` and is
     /// closed. Default 10,000.

@@ -204,3 +204,39 @@ extension Reply {
         return nil
     }
 }
+
+extension Wire {
+    /// A query frame of exactly `totalBytes` bytes (at least 18): SKU-wide items with made-up SKU
+    /// names whose lengths add up to the size. Returns the bytes and the number of items.
+    static func queryFrame(totalBytes: Int, id: UInt32) -> (bytes: [UInt8], items: Int) {
+        precondition(totalBytes >= 18, "a query frame with one item is at least 18 bytes")
+        var items: [[UInt8]] = []
+        var left = totalBytes - 15  // header 10, options 1, count 4
+        while left > 0 {
+            // An item is kind (1) + name length (1) + 1...64 name bytes: 3...66 bytes.
+            var size = min(66, left)
+            if left - size > 0 && left - size < 3 { size = left - 3 }
+            let name = Array("Q\(items.count)-".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+            items.append([2] + Wire.name(Array(name.prefix(size - 2))))
+            left -= size
+        }
+        let payload = [0] + le(UInt32(items.count)) + items.flatMap { $0 }
+        let frame = raw(opcode: Opcode.query.rawValue, id: id, payload: payload)
+        precondition(frame.count == totalBytes, "query frame is \(frame.count) bytes, not \(totalBytes)")
+        return (frame, items.count)
+    }
+
+    /// The first `bytes` bytes of a frame whose length field says `frameBytes` (header first, the
+    /// body never sent): enough for the server to judge the length.
+    static func header(frameBytes: Int, opcode: UInt8, id: UInt32) -> [UInt8] {
+        le(UInt32(frameBytes - 4)) + [opcode, 0] + le(id)
+    }
+}
+
+extension RawClient {
+    /// Stops reading from the socket (after a `hello`, say): replies pile up in the kernel and the
+    /// server sees a client that does not read. `startReading()` resumes.
+    func stopReading() async throws {
+        try await channel.setOption(.autoRead, value: false).get()
+    }
+}

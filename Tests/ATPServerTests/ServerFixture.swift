@@ -101,3 +101,14 @@ final class Locked<Value: Sendable>: Sendable {
 
     var value: Value { withLock { $0 } }
 }
+
+extension ATPConnection {
+    /// The server's `server.requests.inFlight` without the stats request that reads it (that one
+    /// is in flight itself while the statistics are gathered).
+    func requestsInFlightBesidesThisOne() async throws -> Int64 {
+        guard let inFlight = try await stat("server.requests.inFlight") else {
+            throw ATPClientError.unexpectedReply("stats without server.requests.inFlight")
+        }
+        return inFlight - 1
+    }
+}

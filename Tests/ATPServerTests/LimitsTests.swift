@@ -1,0 +1,263 @@
+import ATPClient
+import ATPLedger
+import ATPProtocol
+import ATPServer
+import NIOCore
+import Testing
+
+/// Every limit of docs/PROTOCOL.md §6 on both sides of its boundary, against a real server on
+/// loopback: what happens at the limit is what the table says, and the connection (or the other
+/// connections) go on working where it says they do.
+@Suite struct LimitsTests {
+    static func receive(_ sku: String, _ location: String, _ quantity: Int64, _ sequence: UInt64) -> WireEvent {
+        WireEvent(kind: .receive, sku: sku, location: location, quantity: quantity, sequence: sequence)
+    }
+
+    /// The error code `body` failed with, or nil when it succeeded or failed otherwise.
+    static func serverCode(_ body: () async throws -> Void) async -> ErrorCode? {
+        do {
+            try await body()
+            return nil
+        } catch {
+            return (error as? ATPClientError)?.serverCode
+        }
+    }
+
+    /// Expects the next frame to be a notice (opcode 0, request id 0) with `code`, then a close.
+    static func expectNoticeThenClose(_ raw: RawClient, _ code: ErrorCode,
+                                      sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let (frame, reply) = try await raw.nextReply()
+        #expect(frame.opcode == .notice, "opcode", sourceLocation: sourceLocation)
+        #expect(frame.requestID == 0, "request id", sourceLocation: sourceLocation)
+        #expect(frame.flags == [.reply, .error], "flags", sourceLocation: sourceLocation)
+        #expect(reply.errorCode == code, "\(reply)", sourceLocation: sourceLocation)
+        #expect(try await raw.waitUntilClosed(), "the server closes", sourceLocation: sourceLocation)
+    }
+
+    // MARK: - frameBytesMax
+
+    @Test func aFrameOfExactlyFrameBytesMaxIsServedAndOneByteMoreIsRefusedBeforeItsBody() async throws {
+        let fixture = try ServerFixture { $0.limits.frameBytesMax = 8192 }
+        let admin = try await fixture.connect()
+        let raw = try await fixture.rawAuthenticated()
+
+        let (exact, items) = Wire.queryFrame(totalBytes: 8192, id: 7)
+        try await raw.send(exact)
+        let (frame, reply) = try await raw.nextReply()
+        #expect(frame.requestID == 7)
+        guard case .query(let answer) = reply else {
+            Issue.record("a frame of exactly frameBytesMax answered with \(reply)")
+            return
+        }
+        #expect(answer.answers.count == items)
+        #expect(answer.answers.allSatisfy { !$0.exists })
+
+        // One byte more: only the header goes out, and the notice comes back without the body.
+        try await raw.send(Wire.header(frameBytes: 8193, opcode: Opcode.query.rawValue, id: 8))
+        try await Self.expectNoticeThenClose(raw, .frameTooLarge)
+
+        // Other connections are not affected.
+        #expect(try await admin.ping(nonce: 1) == 1_700_000_000_000)
+        await admin.close()
+    }
+
+    @Test func aReplyThatWouldPassFrameBytesMaxIsReplyTooLargeAndTheConnectionStaysOpen() async throws {
+        let fixture = try ServerFixture { $0.limits.frameBytesMax = 4096 }
+        let admin = try await fixture.connect()
+        // 120 cells of one SKU with 30-byte location names: about 7.7 KB of cells, over 4 KiB.
+        for batch in 0..<3 {
+            let events = (0..<40).map { index -> WireEvent in
+                let cell = batch * 40 + index
+                return Self.receive("WIDE", "LOCATION-\(String(repeating: "0", count: 17))\(1000 + cell)", 1, UInt64(cell + 1))
+            }
+            #expect(try await admin.ingest(source: "wms", events: events).appliedCount == 40)
+        }
+        let code = await Self.serverCode { _ = try await admin.query([.sku("WIDE")], includeCells: true) }
+        #expect(code == .replyTooLarge)
+        // The same question without the cells fits, on the same connection.
+        let summary = try await admin.query([.sku("WIDE")])
+        #expect(summary.answers.first?.sellable == 120)
+        await admin.close()
+    }
+
+    // MARK: - handshakeFrameBytesMax and tokenBytesMax
+
+    @Test func beforeHelloFramesAreLimitedToHandshakeFrameBytesMaxAndAfterwardsToFrameBytesMax() async throws {
+        let fixture = try ServerFixture()
+        let limits = ProtocolLimits()
+        #expect(limits.handshakeFrameBytesMax == 4096)
+
+        // Exactly 4,096 bytes before hello is read whole: the decoder takes it, the hello is judged
+        // on its content (a 4,075-byte token is over tokenBytesMax).
+        let token = [UInt8](repeating: UInt8(ascii: "t"), count: 4096 - 10 - 4 - 4 - 2 - 1)
+        let atLimit = Wire.bytes(.hello(HelloRequest(versionMin: 1, versionMax: 1, token: token, clientName: "")), id: 3)
+        #expect(atLimit.count == 4096)
+        let first = try await fixture.raw()
+        try await first.send(atLimit)
+        let (frame, reply) = try await first.nextReply()
+        #expect(frame.opcode == .hello)
+        #expect(frame.requestID == 3)
+        #expect(reply.errorCode == .unauthenticated)
+        #expect(try await first.waitUntilClosed())
+
+        // 4,097 bytes before hello: refused from the header alone.
+        let second = try await fixture.raw()
+        try await second.send(Wire.header(frameBytes: 4097, opcode: Opcode.hello.rawValue, id: 4))
+        try await Self.expectNoticeThenClose(second, .frameTooLarge)
+
+        // After hello the limit is frameBytesMax: a 10,000-byte query is served.
+        let third = try await fixture.rawAuthenticated()
+        let (big, items) = Wire.queryFrame(totalBytes: 10_000, id: 5)
+        try await third.send(big)
+        let (bigFrame, bigReply) = try await third.nextReply()
+        #expect(bigFrame.requestID == 5)
+        guard case .query(let answer) = bigReply else {
+            Issue.record("a 10,000-byte query after hello answered with \(bigReply)")
+            return
+        }
+        #expect(answer.answers.count == items)
+        await third.close()
+    }
+
+    @Test func aTokenOfTokenBytesMaxIsAcceptedAndOneByteMoreIsUnauthenticated() async throws {
+        let longest = String(repeating: "k", count: 1024)
+        let fixture = try ServerFixture { $0.tokens.append(TokenGrant(token: longest, roles: .query, name: "longest")) }
+
+        // The longest hello the limits allow: 85 + tokenBytesMax bytes, well under the handshake limit.
+        let hello = Wire.bytes(.hello(HelloRequest(versionMin: 1, versionMax: 1, token: Array(longest.utf8),
+                                                   clientName: String(repeating: "c", count: 64))), id: 1)
+        #expect(hello.count == ProtocolLimits().handshakeFrameBytesNeeded)
+        let accepted = try await fixture.raw()
+        try await accepted.send(hello)
+        let (_, reply) = try await accepted.nextReply()
+        guard case .hello(let granted) = reply else {
+            Issue.record("the longest token answered with \(reply)")
+            return
+        }
+        #expect(granted.roles == .query)
+        try await accepted.send(.ping(PingRequest(nonce: 9)), id: 2)
+        #expect(try await accepted.nextReply().reply == .ping(PingReply(nonce: 9, serverTimeMilliseconds: 1_700_000_000_000)))
+
+        let refused = try await fixture.raw()
+        let tooLong = try await refused.hello(token: longest + "k")
+        #expect(tooLong.errorCode == .unauthenticated)
+        #expect(try await refused.waitUntilClosed())
+        await accepted.close()
+    }
+
+    // MARK: - batchItemsMax
+
+    @Test func countsUpToBatchItemsMaxRunAndOneMoreIsBatchTooLargeWithNothingExecuted() async throws {
+        let fixture = try ServerFixture { $0.limits.batchItemsMax = 50 }
+        let admin = try await fixture.connect()
+
+        // Ingest: 50 events apply; 51 are refused whole, and the connection goes on.
+        let fifty = (0..<50).map { Self.receive("B-\($0)", "L", 10, UInt64($0 + 1)) }
+        #expect(try await admin.ingest(source: "wms", events: fifty).appliedCount == 50)
+        let fiftyOne = (0..<51).map { Self.receive("C-\($0)", "L", 10, UInt64($0 + 1)) }
+        #expect(await Self.serverCode { _ = try await admin.ingest(source: "wms", events: fiftyOne) } == .batchTooLarge)
+
+        // Query: 50 items answer (the refused batch created nothing); 51 are refused.
+        let answers = try await admin.query((0..<50).map { .sku("C-\($0)") }).answers
+        #expect(answers.count == 50)
+        #expect(answers.allSatisfy { !$0.exists }, "nothing of the refused ingest batch was applied")
+        #expect(await Self.serverCode { _ = try await admin.query((0..<51).map { .sku("B-\($0)") }) } == .batchTooLarge)
+
+        // Reserve: 51 lines are refused and nothing is held.
+        let lines = (0..<51).map { WireReservationLine(sku: "B-\($0 % 50)", target: .location("L"), quantity: 1) }
+        let reserve = WireReserveRequest(id: try ReservationID("too-many-lines"), ttlMilliseconds: 60_000,
+                                         mode: .partial, lines: lines)
+        #expect(await Self.serverCode { _ = try await admin.reserve(reserve) } == .batchTooLarge)
+        let after = try await admin.query((0..<50).map { .sku("B-\($0)") }).answers
+        #expect(after.map(\.sellable) == [Int64](repeating: 10, count: 50), "nothing held")
+
+        // Channel: 51 locations are refused and no channel exists.
+        let wide = WireChannelDefinition(name: "wide", locations: (0..<51).map { "W-\($0)" })
+        #expect(await Self.serverCode { try await admin.setChannel(wide) } == .batchTooLarge)
+        #expect(await Self.serverCode { _ = try await admin.channels("wide") } == .notFound)
+        try await admin.setChannel(WireChannelDefinition(name: "wide", locations: (0..<50).map { "W-\($0)" }))
+        #expect(try await admin.channels("wide").first?.locations.count == 50)
+
+        // Rejection-log reads are clamped to 50 entries, whatever the limit asked.
+        for batch in 0..<2 {
+            let rejected = (0..<40).map { Self.receive("R-\($0)", "L", 0, UInt64(batch * 40 + $0 + 1)) }
+            #expect(try await admin.ingest(source: "bad", events: rejected).rejections.count == 40)
+        }
+        let page = try await admin.rejections(afterSequence: 0, limit: 1000)
+        #expect(page.entries.count == 50)
+        let rest = try await admin.rejections(afterSequence: try #require(page.entries.last).logSequence, limit: 1000)
+        #expect(rest.entries.count == 30)
+        await admin.close()
+    }
+
+    // MARK: - inFlightRequestsMax
+
+    /// At the limit the server stops reading (no `tooManyInFlight`): every one of hundreds of
+    /// pipelined requests is answered, and the server never held more than the limit in flight.
+    @Test func beyondInFlightRequestsMaxTheServerStopsReadingAndAnswersEveryRequest() async throws {
+        let fixture = try ServerFixture { $0.limits.inFlightRequestsMax = 4 }
+        let admin = try await fixture.connect()
+        #expect(admin.hello.inFlightRequestsMax == 4)
+        let before = try await admin.statsByName(prefix: "server.")
+
+        let raw = try await fixture.rawAuthenticated(token: "demo-admin")
+        let count = 600
+        var bytes = ByteBufferAllocator().buffer(capacity: count * 64)
+        for id in 1...UInt32(count) {
+            switch id % 3 {
+            case 0: Request.ping(PingRequest(nonce: UInt64(id))).encode(requestID: id, into: &bytes)
+            case 1: Request.query(QueryRequest(queries: [.sku("IF")])).encode(requestID: id, into: &bytes)
+            default:
+                Request.ingest(IngestRequest(source: "pipe", events: [Self.receive("IF", "L", 1, UInt64(id))]))
+                    .encode(requestID: id, into: &bytes)
+            }
+        }
+        try await raw.send(bytes)
+
+        var answered: [UInt32: Reply] = [:]
+        while answered.count < count {
+            let (frame, reply) = try await raw.nextReply()
+            #expect(answered.updateValue(reply, forKey: frame.requestID) == nil, "id \(frame.requestID) answered twice")
+        }
+        #expect(Set(answered.keys) == Set(1...UInt32(count)))
+        let errors = answered.filter { $0.value.errorCode != nil }
+        #expect(errors.isEmpty, "\(errors.count) error replies, e.g. \(errors.first.map { "\($0.value)" } ?? "")")
+        #expect(try await admin.query([.sku("IF")]).answers.first?.sellable == Int64(count / 3), "every ingest applied")
+
+        let stats = try await admin.statsByName(prefix: "server.")
+        #expect(stats["server.requests.inFlightPeak"] == 4, "the connection had at most, and at some point, 4 in flight")
+        #expect(try #require(stats["server.reads.paused"]) > before["server.reads.paused"] ?? 0, "reading paused")
+        #expect(stats["server.errors.sent"] == before["server.errors.sent"], "no error of any kind was sent")
+        // Undecoded input stays small: the server read no further than it could serve.
+        #expect(try #require(stats["server.bytes.inboundBufferedPeak"]) <= 256 * 1024)
+        #expect(try await admin.requestsInFlightBesidesThisOne() == 0)
+        await raw.close()
+        await admin.close()
+    }
+
+    // MARK: - connectionsMax
+
+    @Test func aConnectionBeyondConnectionsMaxGetsTooManyConnectionsWhileTheOthersKeepWorking() async throws {
+        let fixture = try ServerFixture { $0.limits.connectionsMax = 3 }
+        var clients: [ATPConnection] = []
+        for _ in 0..<3 { clients.append(try await fixture.connect()) }
+
+        let extra = try await fixture.raw()
+        try await Self.expectNoticeThenClose(extra, .tooManyConnections)
+
+        for (index, client) in clients.enumerated() {
+            #expect(try await client.ping(nonce: UInt64(index)) == 1_700_000_000_000, "client \(index) still served")
+        }
+        let stats = try await clients[0].statsByName(prefix: "server.connections.")
+        #expect(stats["server.connections.refused"] == 1)
+        #expect(try await eventually { try await clients[0].stat("server.connections.open") == 3 })
+
+        // A slot freed is a slot taken: once one client leaves, a new one gets in.
+        await clients.removeLast().close()
+        #expect(try await eventually { try await clients[0].stat("server.connections.open") == 2 })
+        let newcomer = try await fixture.connect()
+        #expect(try await newcomer.ping(nonce: 3) == 1_700_000_000_000)
+        await newcomer.close()
+        for client in clients { await client.close() }
+    }
+}
