@@ -62,6 +62,16 @@ public struct CRC32C: Sendable, Equatable {
         withUnsafeBytes(of: value.littleEndian) { update($0) }
     }
 
+    /// Continues the checksum over the 4 little-endian bytes of `value`. No allocation.
+    public mutating func update(littleEndian value: UInt32) {
+        withUnsafeBytes(of: value.littleEndian) { update($0) }
+    }
+
+    /// Continues the checksum over `bytes`.
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
     /// Continues the checksum over one byte. No allocation.
     public mutating func update(byte: UInt8) {
         withUnsafeBytes(of: byte) { update($0) }

@@ -1,3 +1,4 @@
+import ATPJournal
 import ATPLMDB
 import ATPLedger
 
