@@ -10,19 +10,6 @@ import Dispatch
 let batchEvents = 1000
 let batchesInFlight = 16
 
-/// A deterministic generator (SplitMix64) so every run applies the same stream.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
-
 /// An engine with one worker and `skus × locations` cells, each holding stock.
 final class LedgerWorld: @unchecked Sendable {
     let engine: Engine
@@ -61,7 +48,7 @@ final class LedgerWorld: @unchecked Sendable {
 
     /// Random receive/ship/adjust events over the cells, uniformly.
     func randomBatches(count: Int, seed: UInt64) -> [EventBatch] {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in
             var batch = EventBatch(capacity: batchEvents)
             for _ in 0..<batchEvents {
@@ -109,7 +96,7 @@ let benchmarks: @Sendable () -> Void = {
     // this machine, a plain loop adding to one field of 64-byte cells picked at random from 1M (no
     // index, no events, no worker hand-over).
     Benchmark("baseline: raw random 64-byte cell updates over 1M cells") { (benchmark: Benchmark, raw: RawCells) in
-        var random = SplitMix64(state: 4)
+        var random = SplitMix64(seed: 4)
         let cellCount = 1 << 20
         let cells = raw.words
         benchmark.startMeasurement()
@@ -146,7 +133,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // Batches of 1,000 single-cell queries over 1M cells.
     Benchmark("batch queries (1,000 cells a batch) over 1M cells") { benchmark, world in
-        var random = SplitMix64(state: 3)
+        var random = SplitMix64(seed: 3)
         let batches: [[AvailabilityQuery]] = (0..<benchmark.scaledIterations.count / batchEvents).map { _ in
             (0..<batchEvents).map { _ in
                 .cell(world.skus[random.next(below: world.skus.count)],

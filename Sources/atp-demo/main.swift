@@ -128,14 +128,8 @@ func profileApply(skuCount: Int, millions: Int) {
     let skus = (0..<skuCount).map { try! engine.catalog.sku("SKU-\($0)") }
     let locations = (0..<10).map { try! engine.catalog.location("L-\($0)") }
     var sequence: UInt64 = 1
-    var state: UInt64 = 42
-    func random(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
+    var generator = SplitMix64(seed: 42)
+    func random(_ bound: Int) -> Int { generator.next(below: bound) }
     var preload = EventBatch(capacity: skuCount * 10)
     for sku in skus {
         for location in locations {
@@ -190,14 +184,8 @@ func profileQuery(skuCount: Int, millions: Int) {
         }
     }
     _ = engine.apply(preload)
-    var state: UInt64 = 7
-    func random(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
+    var generator = SplitMix64(seed: 7)
+    func random(_ bound: Int) -> Int { generator.next(below: bound) }
     let batches: [[AvailabilityQuery]] = (0..<(1000 * millions)).map { _ in
         (0..<1000).map { _ in .cell(skus[random(skus.count)], locations[random(10)]) }
     }

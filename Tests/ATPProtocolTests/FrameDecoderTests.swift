@@ -1,3 +1,4 @@
+import ATPLedger
 import ATPProtocol
 import NIOCore
 import Testing

@@ -147,7 +147,7 @@ import Testing
         let fixture = try ServerFixture()
         let observer = try await fixture.connect()
         let seed = UInt64.random(in: 0..<UInt64.max)
-        var random = PipeliningTests.SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let clients = 16
         var plans: [(prefix: String, bytes: [UInt8], cut: Int, units: [Int64])] = []
         for client in 0..<clients {

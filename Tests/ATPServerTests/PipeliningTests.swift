@@ -19,17 +19,6 @@ import Testing
         case unknownOpcode
     }
 
-    /// A small deterministic generator (SplitMix64) so a failure can be replayed from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func seed(_ client: ATPConnection) async throws {
         var events = (0..<50).map { WireEvent(kind: .receive, sku: "P-\($0)", location: "L", quantity: Int64($0 + 1), sequence: UInt64($0 + 1)) }
@@ -85,7 +74,7 @@ import Testing
         let admin = try await fixture.connect()
         try await Self.seed(admin)
         let seed = UInt64.random(in: 0..<UInt64.max)
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(seed: seed)
         let count = 700
         // Unique ids in random order, 0 and UInt32.max among them.
         var ids: Set<UInt32> = [0, .max]

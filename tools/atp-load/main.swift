@@ -55,7 +55,7 @@ final class RequestSource: @unchecked Sendable {
     let options: Options
     /// A fast deterministic generator: SystemRandomNumberGenerator costs a getrandom(2) system call
     /// per draw, which showed up at ~6% of a 2-core machine under ingest load (perf).
-    private var random = SplitMix64(state: 0x5EED)
+    private var random = SplitMix64(seed: 0x5EED)
     private let skus = (1...5000).map { "SKU-" + String(repeating: "0", count: 5 - String($0).count) + String($0) }
     private let locations = ["DC-EAST", "DC-WEST"] + (1...20).map { "STORE-" + String(repeating: "0", count: 3 - String($0).count) + String($0) }
     private var cellQueries: [Request] = []
@@ -200,15 +200,3 @@ if options.json {
 for driver in drivers { await driver.connection.close() }
 try await group.shutdownGracefully()
 exit(errors > 0 ? 1 : 0)
-
-/// SplitMix64: a small, fast pseudo-random generator (not for secrets).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
