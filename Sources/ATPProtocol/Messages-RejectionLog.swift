@@ -60,6 +60,13 @@ public struct WireRejectedEvent: Sendable, Equatable {
     /// The reason, or nil for a code this codec does not know.
     public var reason: RejectionReason? { RejectionReason(rawValue: reasonCode) }
 
+    /// Bytes this entry takes in a `rejectionLog` reply (for trimming a page to one frame).
+    public var encodedBytes: Int {
+        var scratch = ByteBufferAllocator().buffer(capacity: 128)
+        encode(into: &scratch)
+        return scratch.readableBytes
+    }
+
     func encode(into buffer: inout ByteBuffer) {
         buffer.writeLE(logSequence)
         buffer.writeLE(atMilliseconds)

@@ -39,7 +39,17 @@ extension RequestExecutor {
         let wire = definitions
             .map { WireChannelDefinition($0, name: catalog.name(of: $0.id), locationName: { catalog.name(of: $0) }) }
             .sorted { Array($0.name.utf8).lexicographicallyPrecedes($1.name.utf8) }
-        return { Reply.channelShow(wire).encode(opcode: opcode, requestID: requestID, into: &$0) }
+        let frameBytesMax = configuration.limits.frameBytesMax
+        return { buffer in
+            let start = buffer.writerIndex
+            Reply.channelShow(wire).encode(opcode: opcode, requestID: requestID, into: &buffer)
+            let frameBytes = buffer.writerIndex - start
+            guard frameBytes > frameBytesMax else { return }
+            buffer.moveWriterIndex(to: start)
+            let message = "the reply would be \(frameBytes) bytes, above frameBytesMax \(frameBytesMax); ask for one channel at a time"
+            Reply.error(ErrorReply(code: .replyTooLarge, message: message)).encode(opcode: opcode, requestID: requestID,
+                                                                              into: &buffer)
+        }
     }
 
     func executeChannelRemove(_ name: String, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,

@@ -92,6 +92,7 @@ extension RequestExecutor {
         let limit = min(Int(read.limit), configuration.limits.batchItemsMax)
         let page = engine.rejections(afterSequence: read.afterSequence, limit: limit)
         var entries: [WireRejectedEvent] = []
+        // Frame header and the reply's fixed fields, then each entry's exact encoded size.
         var bytes = 64
         for entry in page.entries {
             var logged: LoggedEvent? = nil
@@ -103,7 +104,7 @@ extension RequestExecutor {
             }
             let wire = WireRejectedEvent(logSequence: entry.logSequence, atMilliseconds: entry.atMilliseconds,
                                          reason: entry.reason, event: logged, detail: entry.detail)
-            bytes += 300 + entry.detail.utf8.count
+            bytes += wire.encodedBytes
             if bytes > configuration.limits.frameBytesMax { break }
             entries.append(wire)
         }

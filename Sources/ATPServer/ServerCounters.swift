@@ -1,8 +1,11 @@
+import Foundation
 import ATPProtocol
 import Atomics
 
 /// Connection and frame counters of one server, updated from event loops without locks.
 final class ServerCounters: Sendable {
+    /// Wall-clock time the server was created, in milliseconds since 1970.
+    let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
     let connectionsOpen = ManagedAtomic<Int>(0)
     let connectionsAccepted = ManagedAtomic<UInt64>(0)
     let connectionsRefused = ManagedAtomic<UInt64>(0)
@@ -37,6 +40,7 @@ final class ServerCounters: Sendable {
     /// The counters as stats entries (`server.*`).
     func entries() -> [StatEntry] {
         [
+            StatEntry("server.startMilliseconds", .signed(startMilliseconds)),
             StatEntry("server.connections.open", .signed(Int64(connectionsOpen.load(ordering: .relaxed)))),
             StatEntry("server.connections.accepted", .unsigned(connectionsAccepted.load(ordering: .relaxed))),
             StatEntry("server.connections.refused", .unsigned(connectionsRefused.load(ordering: .relaxed))),

@@ -82,6 +82,49 @@ import Testing
 
     // MARK: - handshakeFrameBytesMax and tokenBytesMax
 
+    @Test func aChannelShowReplyOverFrameBytesMaxIsReplyTooLargeAndOneChannelStillFits() async throws {
+        let fixture = try ServerFixture { $0.limits.frameBytesMax = 4096 }
+        let admin = try await fixture.connect()
+        // 12 channels of 10 locations with 60-byte names: about 7.5 KB in one channelShow reply.
+        let locations = (0..<10).map { "L\(String(repeating: "x", count: 58))\($0)" }
+        for index in 0..<12 {
+            try await admin.setChannel(WireChannelDefinition(name: "channel-\(index)", locations: locations))
+        }
+        let code = await Self.serverCode { _ = try await admin.channels() }
+        #expect(code == .replyTooLarge)
+        let one = try await admin.channels("channel-3")
+        #expect(one.map(\.name) == ["channel-3"])
+        #expect(one.first?.locations == locations)
+        await admin.close()
+    }
+
+    @Test func aRejectionLogPageWithLongNamesIsTrimmedToFitOneFrame() async throws {
+        let fixture = try ServerFixture { $0.limits.frameBytesMax = 4096 }
+        let admin = try await fixture.connect()
+        // 40 rejected events (quantity 0) with 64-byte SKU and location names: ~200 bytes an entry.
+        let long = String(repeating: "n", count: 60)
+        let events = (0..<40).map { index in
+            Self.receive("\(long)\(1000 + index)", "\(long)\(2000 + index)", 0, UInt64(index + 1))
+        }
+        for start in stride(from: 0, to: 40, by: 10) {  // in frames under the 4 KiB limit
+            let part = Array(events[start..<start + 10])
+            #expect(try await admin.ingest(source: "wms", events: part).rejections.count == 10)
+        }
+        var after: UInt64 = 0
+        var seen = 0
+        var pages = 0
+        while pages < 40 {
+            let page = try await admin.rejections(afterSequence: after, limit: 1000)
+            guard let last = page.entries.last else { break }
+            seen += page.entries.count
+            after = last.logSequence
+            pages += 1
+        }
+        #expect(seen == 40, "every entry is read back, page by page")
+        #expect(pages > 1, "one 4 KiB frame cannot hold 40 such entries")
+        await admin.close()
+    }
+
     @Test func beforeHelloFramesAreLimitedToHandshakeFrameBytesMaxAndAfterwardsToFrameBytesMax() async throws {
         let fixture = try ServerFixture()
         let limits = ProtocolLimits()

@@ -1,4 +1,5 @@
 import ATPClient
+import Foundation
 import ATPLedger
 import ATPProtocol
 import Testing
@@ -106,6 +107,15 @@ import Testing
         for answer in detailed.answers {
             for cell in answer.cells { #expect(cell.exists) }
         }
+        await admin.close()
+    }
+
+    @Test func statsSayWhenTheServerStarted() async throws {
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
+        let fixture = try ServerFixture()
+        let admin = try await fixture.connect()
+        let started = try #require(try await admin.stat("server.startMilliseconds"))
+        #expect(started >= before - 1 && started <= Int64(Date().timeIntervalSince1970 * 1000) + 1)
         await admin.close()
     }
 
