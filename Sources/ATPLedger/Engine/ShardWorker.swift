@@ -216,6 +216,13 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// before applying it, so that the DRAM misses of a group overlap.
     static let prefetchGroup = 16
 
+    /// Event-path pipeline distances, in events: an index entry is prefetched this many events
+    /// before its event is applied, its cell `prefetchCellDistance` events before.
+    static let prefetchIndexDistance = 16
+    static let prefetchCellDistance = 8
+    /// Ring of pending hashes: a power of two larger than `prefetchIndexDistance`.
+    static let prefetchRing = 32
+
     /// Applies this worker's events of `batch` (all of them when `indices` is nil) in batch order.
     /// Every shard of a worker lives on this thread, so no grouping by shard is needed: each event
     /// goes straight to its shard, through a three-step pipeline (prefetch index entries, prefetch
@@ -224,38 +231,43 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
                outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
         let total = indices?.count ?? batch.events.count
         let shardMask = core.configuration.shardCount - 1
-        let group = ShardWorker.prefetchGroup
         batch.events.withUnsafeBufferPointer { events in
             batch.correlationIDs.withUnsafeBufferPointer { correlations in
                 let shards = shardRefs
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: group) { hashes in
-                    var start = 0
-                    while start < total {
-                        let end = min(start + group, total)
-                        for j in start..<end {
-                            let event = events[indices.map { Int($0[j]) } ?? j]
+                // A rolling software pipeline: at step k the index entry of event k is prefetched,
+                // the cell of event k - cellLag (whose index entry should have arrived by now), and
+                // event k - applyLag is applied (its cell should have arrived). Each miss has
+                // several steps' time to complete, instead of stalling the step right after it.
+                let applyLag = ShardWorker.prefetchIndexDistance
+                let cellLag = applyLag - ShardWorker.prefetchCellDistance
+                let ringMask = ShardWorker.prefetchRing - 1
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: ShardWorker.prefetchRing) { hashes in
+                    for k in 0..<(total + applyLag) {
+                        if k < total {
+                            let event = events[indices.map { Int($0[k]) } ?? k]
                             let hash = CellStore.hash(event.sku, event.location)
-                            hashes[j - start] = hash
+                            hashes[k & ringMask] = hash
                             shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
                                 $0.cells.prefetchIndex(hash: hash)
                             }
                         }
-                        for j in start..<end {
-                            let event = events[indices.map { Int($0[j]) } ?? j]
+                        let c = k - cellLag
+                        if c >= 0 && c < total {
+                            let event = events[indices.map { Int($0[c]) } ?? c]
                             shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
-                                $0.cells.prefetchCandidateCell(hash: hashes[j - start])
+                                $0.cells.prefetchCandidateCell(hash: hashes[c & ringMask])
                             }
                         }
-                        for j in start..<end {
-                            let index = indices.map { Int($0[j]) } ?? j
+                        let a = k - applyLag
+                        if a >= 0 {
+                            let index = indices.map { Int($0[a]) } ?? a
                             let event = events[index]
                             outcomes[index] = shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped
                                 ._withUnsafeGuaranteedRef {
-                                    $0.apply(event, hash: hashes[j - start], correlations: correlations,
+                                    $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
                                              nowMilliseconds: nowMilliseconds)
                                 }
                         }
-                        start = end
                     }
                 }
             }
