@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CATPSupport"),
@@ -74,11 +77,25 @@ let package = Package(
             // Connection handlers are confined to their event loop, as in ATPServer.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
+        // Operating atpd: Prometheus metrics and health on their own HTTP port, structured logs.
+        .target(
+            name: "ATPOperations",
+            dependencies: [
+                "ATPServer", "ATPLedger", "ATPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "atpd",
             dependencies: [
-                "ATPServer", "ATPLedger", "ATPProtocol",
+                "ATPServer", "ATPLedger", "ATPProtocol", "ATPOperations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -119,6 +136,15 @@ let package = Package(
                 "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ATPOperationsTests",
+            dependencies: [
+                "ATPOperations", "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

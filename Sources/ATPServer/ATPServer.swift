@@ -17,6 +17,8 @@ public final class ATPServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool
     private let counters = ServerCounters()
+    /// Per-request counters recorded on the event loops (frames sent by outcome, query latency).
+    public let requestMetrics: RequestMetrics
     private let connections = ConnectionRegistry()
     private let serverChannel = Mutex<Channel?>(nil)
     private let stopped = Mutex(false)
@@ -31,6 +33,7 @@ public final class ATPServer: Sendable {
             self.engine = try Engine(configuration: configuration.ledger)
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.ioThreads)
+        requestMetrics = RequestMetrics(group: group)
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
     }
@@ -38,8 +41,10 @@ public final class ATPServer: Sendable {
     /// Binds the listening socket and starts accepting. Returns the bound address (port 0 picks one).
     @discardableResult
     public func start() throws -> SocketAddress {
+        let requestMetrics = self.requestMetrics
         let executor = RequestExecutor(engine: engine, configuration: configuration, threadPool: threadPool,
-                                       statisticsExtra: { [counters] in counters.entries() })
+                                       statisticsExtra: { [counters, requestMetrics] in
+                                           counters.entries() + requestMetrics.snapshot().statEntries() })
         let counters = self.counters
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark
@@ -54,6 +59,7 @@ public final class ATPServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
                         executor: executor, counters: counters,
+                        metrics: requestMetrics.recorder(for: channel.eventLoop),
                         onClose: { registry.remove($0) }))
                 }
             }
@@ -64,6 +70,10 @@ public final class ATPServer: Sendable {
 
     /// The port the server listens on (after `start`).
     public var port: Int? { serverChannel.withLock { $0?.localAddress?.port } }
+
+    /// The server's own counters (connections, frames, in-flight requests, buffered bytes) as the
+    /// `server.*` statistics of docs/PROTOCOL.md §7.11. Lock-free; any thread.
+    public func serverStatistics() -> [StatEntry] { counters.entries() }
 
     /// Stops accepting, lets every connection finish what is in flight (up to
     /// `shutdownGraceMilliseconds`), says `shuttingDown` and closes; then stops the engine.

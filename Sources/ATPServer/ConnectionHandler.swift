@@ -25,6 +25,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private let executor: RequestExecutor
     private let counters: ServerCounters
+    /// This loop's per-request counters (frames sent by outcome, query latency).
+    private let metrics: LoopRequestMetrics
     private let limits: ProtocolLimits
     private let onClose: @Sendable (ObjectIdentifier) -> Void
     private var machine = ConnectionStateMachine()
@@ -49,9 +51,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var mailbox: ReplyMailbox? = nil
     private var context: ChannelHandlerContext? = nil
 
-    init(executor: RequestExecutor, counters: ServerCounters, onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
+    init(executor: RequestExecutor, counters: ServerCounters, metrics: LoopRequestMetrics,
+         onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
         self.executor = executor
         self.counters = counters
+        self.metrics = metrics
         self.limits = executor.configuration.limits
         self.onClose = onClose
         // Until hello succeeds a frame may be at most handshakeFrameBytesMax: an unauthenticated
@@ -207,7 +211,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let context, let mailbox else { return }
         if case .query(let query) = request {
             inFlight += 1
-            pendingQueries.append(PendingQuery(request: query, requestID: requestID))
+            // One clock read per read's worth of queries: they are submitted together.
+            let started = pendingQueries.first?.startNanoseconds ?? NIODeadline.now().uptimeNanoseconds
+            pendingQueries.append(PendingQuery(request: query, requestID: requestID, startNanoseconds: started,
+                                               kind: QueryRequestKind(query)))
             return
         }
         inFlight += 1
@@ -235,10 +242,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard !pendingQueries.isEmpty, let context, let mailbox else { return }
         let outcome: ExecuteOutcome
         if pendingQueries.count == 1, let only = pendingQueries.first {
-            outcome = executor.execute(.query(only.request), requestID: only.requestID, opcode: .query,
-                                       eventLoop: context.eventLoop) { mailbox.post($0) }
+            let timing = QueryTiming(metrics: metrics, startNanoseconds: only.startNanoseconds, kind: only.kind)
+            outcome = executor.executeQuery(only.request, requestID: only.requestID, timing: timing) { mailbox.post($0) }
         } else {
-            outcome = executor.executeQueries(pendingQueries) { mailbox.post($0) }
+            outcome = executor.executeQueries(pendingQueries, metrics: metrics) { mailbox.post($0) }
         }
         guard case .inboxFull = outcome else {
             pendingQueries.removeAll(keepingCapacity: true)
@@ -281,6 +288,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         inFlight -= writers.count
         assert(inFlight >= 0, "more replies than requests")
         counters.requestsAnswered.wrappingIncrement(by: UInt64(writers.count), ordering: .relaxed)
+        metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds
         write(writers, thenClose: false)
         if case .draining = machine.state, inFlight == 0 {
             closeWithNotice(.shuttingDown, "the server is shutting down")
@@ -293,6 +301,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let context, context.channel.isActive else { return }
         var buffer = context.channel.allocator.buffer(capacity: 512)
         for writer in writers { writer(&buffer) }
+        metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         if thenClose {
             machine.close()
             let promise = context.eventLoop.makePromise(of: Void.self)

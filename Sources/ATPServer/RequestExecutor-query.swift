@@ -5,7 +5,7 @@ import NIOCore
 /// Availability queries: names are looked up, never interned (an unknown name reads as not
 /// existing); the reply is encoded straight from the engine's result.
 extension RequestExecutor {
-    func executeQuery(_ request: QueryRequest, requestID: UInt32,
+    func executeQuery(_ request: QueryRequest, requestID: UInt32, timing: QueryTiming? = nil,
                       reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
         var queries: [AvailabilityQuery] = []
         queries.reserveCapacity(request.count)
@@ -16,6 +16,7 @@ extension RequestExecutor {
             reply { buffer in
                 Self.encodeQueryReply(result, request: request, requestID: requestID, catalog: catalog,
                                       frameBytesMax: frameBytesMax, into: &buffer)
+                timing?.record()
             }
         }
         return submitted == .accepted ? .started : .inboxFull
@@ -23,7 +24,7 @@ extension RequestExecutor {
 
     /// Starts many query requests (pipelined frames of one read) as one engine batch; `reply` gets
     /// one writer per request, in the order given.
-    func executeQueries(_ requests: [PendingQuery],
+    func executeQueries(_ requests: [PendingQuery], metrics: LoopRequestMetrics? = nil,
                         reply: @escaping @Sendable ([ReplyWriter]) -> Void) -> ExecuteOutcome {
         var queries: [AvailabilityQuery] = []
         queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
@@ -44,6 +45,7 @@ extension RequestExecutor {
                 writers.append { buffer in
                     Self.encodeQueryReply(result, answers: range, request: pending.request, requestID: pending.requestID,
                                           catalog: catalog, frameBytesMax: frameBytesMax, into: &buffer)
+                    metrics?.recordQuery(kind: pending.kind, startNanoseconds: pending.startNanoseconds)
                 }
             }
             reply(writers)
@@ -117,4 +119,17 @@ extension RequestExecutor {
 struct PendingQuery: Sendable {
     var request: QueryRequest
     var requestID: UInt32
+    /// When the read that brought it began to be handled (`NIODeadline` uptime nanoseconds).
+    var startNanoseconds: UInt64 = 0
+    /// What it asks about, for its latency histogram.
+    var kind: QueryRequestKind = .mixed
+}
+
+/// Where a query's latency is recorded when its reply is encoded (on the connection's loop).
+struct QueryTiming: Sendable {
+    let metrics: LoopRequestMetrics
+    let startNanoseconds: UInt64
+    let kind: QueryRequestKind
+
+    func record() { metrics.recordQuery(kind: kind, startNanoseconds: startNanoseconds) }
 }

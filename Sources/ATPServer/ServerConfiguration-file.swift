@@ -39,10 +39,15 @@ extension ServerConfiguration {
         if let wait = try reader.int("inboxWaitMillisecondsMax") { inboxWaitMillisecondsMax = wait }
         if let mark = try reader.int("outboundBytesHighWaterMark") { outboundBytesHighWaterMark = mark }
         if let grace = try reader.int("shutdownGraceMilliseconds") { shutdownGraceMilliseconds = grace }
+        if let host = try reader.string("metricsHost") { metricsHost = host }
+        if let port = try reader.int("metricsPort") { metricsPort = port }
+        if let level = try reader.string("logLevel") { logLevel = level }
+        if let path = try reader.string("tokensFile") { tokensFile = path }
         if var ledger = try reader.object("ledger") {
             if let v = try ledger.int("shardCount") { self.ledger.shardCount = v }
             if let v = try ledger.int("workerCount") { self.ledger.workerCount = v }
             if let v = try ledger.int("inboxCapacityRequests") { self.ledger.inboxCapacityRequests = v }
+            if let v = try ledger.int("internalRingCapacityMessages") { self.ledger.internalRingCapacityMessages = v }
             if let v = try ledger.int("workerSpinIterations") { self.ledger.workerSpinIterations = v }
             if let v = try ledger.int("initialCellsPerShard") { self.ledger.initialCellsPerShard = v }
             if let v = try ledger.int("dedupWindowSequences") { self.ledger.dedupWindowSequences = v }
@@ -64,6 +69,7 @@ extension ServerConfiguration {
             if let v = try limits.int("inFlightRequestsMax") { self.limits.inFlightRequestsMax = v }
             if let v = try limits.int("connectionsMax") { self.limits.connectionsMax = v }
             if let v = try limits.int("tokenBytesMax") { self.limits.tokenBytesMax = v }
+            if let v = try limits.int("handshakeFrameBytesMax") { self.limits.handshakeFrameBytesMax = v }
             try limits.refuseUnknownKeys()
         }
         if let tokens = try reader.array("tokens") {

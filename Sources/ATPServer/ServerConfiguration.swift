@@ -40,6 +40,18 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var outboundBytesHighWaterMark: Int = 4 << 20
     /// How long a clean shutdown waits for in-flight requests, in milliseconds. Default 10,000.
     public var shutdownGraceMilliseconds: Int = 10_000
+    /// Address of the metrics and health HTTP listener. Default "127.0.0.1".
+    public var metricsHost: String = "127.0.0.1"
+    /// TCP port of the metrics and health HTTP listener (`/metrics`, `/healthz`, `/readyz`); nil
+    /// turns it off, 0 picks a free port. Default nil (off; `atpd --demo` uses 9411).
+    public var metricsPort: Int? = nil
+    /// Lowest level logged: trace, debug, info, notice, warning, error or critical. Default "info".
+    public var logLevel: String = "info"
+    /// The levels `logLevel` accepts, lowest first (swift-log's).
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    /// A file holding the tokens (one `name:roles:token` a line; docs/CONFIGURATION.md), so that
+    /// secrets stay out of the configuration file. Default nil.
+    public var tokensFile: String? = nil
 
     public init() {}
 
@@ -73,12 +85,52 @@ public struct ServerConfiguration: Sendable, Equatable {
             throw ConfigurationError(key: "shutdownGraceMilliseconds", value: "\(shutdownGraceMilliseconds)",
                                      reason: "must be >= 0")
         }
-        for grant in tokens where grant.token.isEmpty || grant.token.utf8.count > limits.tokenBytesMax {
-            throw ConfigurationError(key: "tokens[\(grant.name)]", value: "(hidden)",
-                                     reason: "a token is 1 to \(limits.tokenBytesMax) bytes")
+        if metricsHost.isEmpty {
+            throw ConfigurationError(key: "metricsHost", value: metricsHost, reason: "must not be empty")
         }
-        try ledger.validate()
-        try limits.validate()
+        if let metricsPort {
+            if metricsPort < 0 || metricsPort > 65_535 {
+                throw ConfigurationError(key: "metricsPort", value: "\(metricsPort)", reason: "must be from 0 to 65535")
+            }
+            if metricsPort != 0 && metricsPort == port && metricsHost == host {
+                throw ConfigurationError(key: "metricsPort", value: "\(metricsPort)",
+                                         reason: "must differ from port (the protocol listener uses it)")
+            }
+        }
+        if !Self.logLevels.contains(logLevel) {
+            throw ConfigurationError(key: "logLevel", value: logLevel,
+                                     reason: "must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+        if let tokensFile, tokensFile.isEmpty {
+            throw ConfigurationError(key: "tokensFile", value: tokensFile, reason: "must not be empty")
+        }
+        var names = Set<String>()
+        for grant in tokens {
+            if grant.token.isEmpty || grant.token.utf8.count > limits.tokenBytesMax {
+                throw ConfigurationError(key: "tokens[\(grant.name)]", value: "(hidden)",
+                                         reason: "a token is 1 to \(limits.tokenBytesMax) bytes")
+            }
+            if !names.insert(grant.name).inserted {
+                throw ConfigurationError(key: "tokens[\(grant.name)].name", value: grant.name,
+                                         reason: "two tokens have this name; names tell them apart in logs")
+            }
+        }
+        if Set(tokens.map(\.token)).count != tokens.count {
+            throw ConfigurationError(key: "tokens", value: "(hidden)",
+                                     reason: "two entries have the same token; each token grants one set of roles")
+        }
+        // The ledger's and the limits' own checks name their keys without the section: add it, so
+        // the key reads as it is written in the configuration file.
+        do {
+            try ledger.validate()
+        } catch {
+            throw ConfigurationError(key: "ledger." + error.key, value: error.value, reason: error.reason)
+        }
+        do {
+            try limits.validate()
+        } catch {
+            throw ConfigurationError(key: "limits." + error.key, value: error.value, reason: error.reason)
+        }
     }
 
     /// The roles `token` grants, or nil. Compares every configured token in constant time.
@@ -104,8 +156,11 @@ extension ServerConfiguration {
             "inboxWaitMillisecondsMax = \(inboxWaitMillisecondsMax)",
             "outboundBytesHighWaterMark = \(outboundBytesHighWaterMark)",
             "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",
+            "metricsHost = \(metricsHost)", "metricsPort = \(metricsPort.map { "\($0)" } ?? "off")",
+            "logLevel = \(logLevel)", "tokensFile = \(tokensFile ?? "(none)")",
             "ledger.shardCount = \(ledger.shardCount)", "ledger.workerCount = \(ledger.workerCount)",
             "ledger.inboxCapacityRequests = \(ledger.inboxCapacityRequests)",
+            "ledger.internalRingCapacityMessages = \(ledger.internalRingCapacityMessages)",
             "ledger.workerSpinIterations = \(ledger.workerSpinIterations)",
             "ledger.initialCellsPerShard = \(ledger.initialCellsPerShard)",
             "ledger.dedupWindowSequences = \(ledger.dedupWindowSequences)",
@@ -118,6 +173,7 @@ extension ServerConfiguration {
             "limits.frameBytesMax = \(limits.frameBytesMax)", "limits.batchItemsMax = \(limits.batchItemsMax)",
             "limits.inFlightRequestsMax = \(limits.inFlightRequestsMax)",
             "limits.connectionsMax = \(limits.connectionsMax)", "limits.tokenBytesMax = \(limits.tokenBytesMax)",
+            "limits.handshakeFrameBytesMax = \(limits.handshakeFrameBytesMax)",
         ]
         for grant in tokens { lines.append("tokens[\(grant.name)] = (hidden) roles \(grant.roles)") }
         return lines.joined(separator: "\n")

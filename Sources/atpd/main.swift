@@ -1,19 +1,28 @@
 import ATPLedger
+import ATPOperations
 import ATPProtocol
 import ATPServer
 import ArgumentParser
 import Dispatch
+import Foundation
+import Logging
+import Metrics
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `atpd`: the ATP server. Flags override the configuration file; `--demo` loads a demo catalogue
-/// and, when no tokens are configured, accepts the demo tokens.
+/// `atpd`: the ATP server. Flags override the configuration file; tokens may come from `ATPD_TOKENS`
+/// or a tokens file; `--demo` loads a demo catalogue, accepts the demo tokens when none are
+/// configured and serves metrics on port 9411. docs/CONFIGURATION.md has every key.
 struct ATPD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atpd",
         abstract: "The available-to-promise engine server (binary protocol over TCP).",
-        discussion: "See docs/PROTOCOL.md for the protocol and docs/CONFIGURATION.md for every key.")
+        discussion: """
+            See docs/PROTOCOL.md for the protocol and docs/CONFIGURATION.md for every key. Tokens may \
+            come from the environment variable ATPD_TOKENS ("name:roles:token" entries separated by \
+            spaces or ';') instead of the configuration file.
+            """)
 
     @Option(name: .long, help: "JSON configuration file (every key optional).")
     var config: String?
@@ -27,63 +36,83 @@ struct ATPD: ParsableCommand {
     var workers: Int?
     @Option(name: .customLong("io-threads"), help: "Event-loop threads (default 1).")
     var ioThreads: Int?
+    @Option(name: .customLong("metrics-host"), help: "Address of the metrics and health listener (default 127.0.0.1).")
+    var metricsHost: String?
+    @Option(name: .customLong("metrics-port"),
+            help: "Port of the metrics and health listener: /metrics, /healthz, /readyz (default off; 9411 with --demo).")
+    var metricsPort: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+    @Option(name: .customLong("tokens-file"), help: "File of name:roles:token lines (keeps secrets out of the config file).")
+    var tokensFile: String?
     @Flag(name: .long, help: "Load the demo catalogue (22 locations, 5,000 SKUs, channels web and marketplace).")
     var demo = false
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration and exit.")
     var printConfig = false
 
-    func effectiveConfiguration() throws -> ServerConfiguration {
-        var configuration = try config.map { path throws(ConfigurationError) in try ServerConfiguration(jsonFile: path) }
-            ?? ServerConfiguration()
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
-        if let shards { configuration.ledger.shardCount = shards }
-        if let workers {
-            configuration.ledger.workerCount = workers
-        } else if config == nil {
-            // Leave the I/O threads a core: on a 2-core machine, 1 worker + 1 event loop.
-            configuration.ledger.workerCount = max(1, min(configuration.ledger.shardCount,
-                                                          systemCoreCount() - configuration.ioThreads))
-        }
-        if let ioThreads { configuration.ioThreads = ioThreads }
-        if configuration.tokens.isEmpty && (demo || config == nil) { configuration.tokens = ServerConfiguration.demoTokens }
-        try configuration.validate()
-        return configuration
+    var options: ATPDOptions {
+        var options = ATPDOptions()
+        options.configFile = config
+        options.host = host
+        options.port = port
+        options.shardCount = shards
+        options.workerCount = workers
+        options.ioThreads = ioThreads
+        options.metricsHost = metricsHost
+        options.metricsPort = metricsPort
+        options.logLevel = logLevel
+        options.tokensFile = tokensFile
+        options.demo = demo
+        return options
     }
 
     func run() throws {
-        let configuration: ServerConfiguration
+        let resolved: ResolvedConfiguration
         do {
-            configuration = try effectiveConfiguration()
-        } catch let error as ConfigurationError {
+            resolved = try ConfigurationResolver.resolve(options, environment: ProcessInfo.processInfo.environment)
+        } catch {
             throw ValidationError(error.description)
         }
+        let configuration = resolved.configuration
         if printConfig {
             print(configuration.describe())
+            print("tokens from = \(resolved.tokenOrigin.rawValue)")
             return
         }
-        let server = try ATPServer(configuration: configuration)
-        if demo {
-            let started = monotonicNanoseconds()
-            let cells = try DemoCatalog.load(into: server.engine)
-            log("loaded the demo catalogue: \(cells) cells in \((monotonicNanoseconds() - started) / 1_000_000) ms")
+        let level = Logger.Level(configurationName: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { KeyValueLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "atpd")
+        let started = ContinuousClock.now
+        logger.info("starting", metadata: [
+            "pid": "\(getpid())", "shards": "\(configuration.ledger.shardCount)",
+            "workers": "\(configuration.ledger.workerCount)", "ioThreads": "\(configuration.ioThreads)",
+            "tokens": "\(configuration.tokens.count)", "tokensFrom": "\(resolved.tokenOrigin.rawValue)",
+        ])
+        let running: RunningServer
+        do {
+            running = try RunningServer.start(configuration, demo: demo, logger: logger)
+        } catch {
+            logger.critical("could not start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
         }
-        let address = try server.start()
-        log("listening on \(address) with \(configuration.ledger.shardCount) shards, \(configuration.ledger.workerCount) workers, \(configuration.ioThreads) I/O threads")
-        if configuration.tokens == ServerConfiguration.demoTokens {
-            log("accepting the demo tokens (demo-admin, demo-query, demo-reserve, demo-ingest); configure tokens for real use")
+        logger.info("started", metadata: ["durationMilliseconds": "\(milliseconds(since: started))"])
+        if resolved.tokenOrigin == .demo {
+            logger.notice("accepting the demo tokens (demo-admin, demo-query, demo-reserve, demo-ingest); configure tokens for real use")
         }
-        if demo {
-            let port = server.port ?? configuration.port
-            log("try: swift run -c release atp --port \(port) --token demo-query query sku SKU-00042")
-            log("     swift run -c release atp --port \(port) --token demo-query query channel SKU-00042 web")
-            log("     swift run -c release atp --port \(port) --token demo-reserve reserve ORDER-1 --line SKU-00042@channel:web=2")
-            log("     swift run -c release atp --port \(port) stats        (docs/CLI.md has every command)")
-        }
-        waitForSignalThenShutDown(server)
+        if demo { printDemoHints(port: running.server.port ?? configuration.port, logger: logger) }
+        waitForSignalThenShutDown(running, logger: logger)
     }
 
-    private func waitForSignalThenShutDown(_ server: ATPServer) {
+    private func printDemoHints(port: Int, logger: Logger) {
+        logger.info("try: swift run -c release atp --port \(port) --token demo-query query sku SKU-00042")
+        logger.info("     swift run -c release atp --port \(port) --token demo-query query channel SKU-00042 web")
+        logger.info("     swift run -c release atp --port \(port) --token demo-reserve reserve ORDER-1 --line SKU-00042@channel:web=2")
+        logger.info("     swift run -c release atp --port \(port) top        (docs/CLI.md has every command)")
+    }
+
+    /// SIGINT or SIGTERM: stop accepting, finish in-flight requests, close, exit 0. A second signal
+    /// exits at once with status 1.
+    private func waitForSignalThenShutDown(_ running: RunningServer, logger: Logger) {
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let done = DispatchSemaphore(value: 0)
@@ -94,13 +123,15 @@ struct ATPD: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler {
                 if signalled.increment() > 1 {
-                    log("second signal: exiting at once")
+                    logger.warning("second signal: exiting at once", metadata: ["signal": "\(number)"])
                     Glibc.exit(1)
                 }
-                log("signal \(number): stopping (finishing in-flight requests; a second signal exits at once)")
+                logger.notice("stopping: finishing in-flight requests; a second signal exits at once",
+                              metadata: ["signal": "\(number)"])
                 DispatchQueue.global().async {
-                    server.shutdown()
-                    log("stopped")
+                    let stopping = ContinuousClock.now
+                    running.shutdown()
+                    logger.info("stopped", metadata: ["durationMilliseconds": "\(milliseconds(since: stopping))"])
                     done.signal()
                 }
             }
@@ -112,6 +143,56 @@ struct ATPD: ParsableCommand {
     }
 }
 
+/// The server and its operations side (metrics listener, refusal reports), started together.
+struct RunningServer: Sendable {
+    let server: ATPServer
+    let metricsListener: MetricsHTTPServer?
+    let refusals: RefusalLogger
+
+    static func start(_ configuration: ServerConfiguration, demo: Bool, logger: Logger) throws -> RunningServer {
+        let server = try ATPServer(configuration: configuration)
+        if demo {
+            let loading = ContinuousClock.now
+            let cells = try DemoCatalog.load(into: server.engine)
+            logger.info("loaded the demo catalogue", metadata: [
+                "cells": "\(cells)", "durationMilliseconds": "\(milliseconds(since: loading))",
+            ])
+        }
+        let address = try server.start()
+        logger.info("listening", metadata: ["address": "\(address)"])
+        let readiness = ReadinessChecks()
+        readiness.add("listening") { server.port == nil ? "the protocol port is not bound" : nil }
+        let metrics = ATPMetrics(server: server, readiness: readiness)
+        MetricsSystem.bootstrap(metrics.metricsFactory())
+        var listener: MetricsHTTPServer? = nil
+        if let metricsPort = configuration.metricsPort {
+            do {
+                listener = try MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort, metrics: metrics,
+                                                 readiness: readiness)
+            } catch {
+                server.shutdown()
+                throw error
+            }
+            let bound = listener?.port ?? metricsPort
+            logger.info("metrics and health listening", metadata: [
+                "metrics": "http://\(configuration.metricsHost):\(bound)/metrics",
+                "healthz": "http://\(configuration.metricsHost):\(bound)/healthz",
+                "readyz": "http://\(configuration.metricsHost):\(bound)/readyz",
+            ])
+        }
+        let refusals = RefusalLogger(metrics: server.requestMetrics, logger: logger)
+        refusals.start()
+        return RunningServer(server: server, metricsListener: listener, refusals: refusals)
+    }
+
+    /// Drains and stops the server, then the operations side (metrics stay up while draining).
+    func shutdown() {
+        server.shutdown()
+        refusals.stop()
+        metricsListener?.shutdown()
+    }
+}
+
 final class SignalCount: @unchecked Sendable {
     private var count = 0
     func increment() -> Int {
@@ -120,9 +201,9 @@ final class SignalCount: @unchecked Sendable {
     }
 }
 
-func log(_ message: String) {
-    print("atpd: \(message)")
-    fflush(nil)
+func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
+    let elapsed = ContinuousClock.now - start
+    return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
 }
 
 ATPD.main()

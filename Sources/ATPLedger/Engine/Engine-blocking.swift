@@ -54,6 +54,11 @@ extension Engine {
                 part.heldReservations += shard.records.values.count { $0.state == .held }
                 part.rememberedReservations += shard.records.count
                 part.holds += shard.holds.count
+                for (source, position) in shard.dedupWindowBySource {
+                    guard let stamp = shard.dedupWindows[position].lastAppliedMilliseconds else { continue }
+                    part.lastAppliedMillisecondsBySource[source] = max(
+                        stamp, part.lastAppliedMillisecondsBySource[source] ?? .min)
+                }
             }
             part.inboxDepths = [worker.inboxDepth]
             collected.add(part, at: worker.index)
@@ -67,6 +72,7 @@ extension Engine {
             total.rememberedReservations += part.rememberedReservations
             total.holds += part.holds
             total.inboxDepths += part.inboxDepths
+            total.lastAppliedMillisecondsBySource.merge(part.lastAppliedMillisecondsBySource) { max($0, $1) }
         }
         for (reason, count) in core.rejectionLog.recordedByReason.enumerated() {
             total.counters.rejectionsByReason[reason] += count
@@ -111,6 +117,9 @@ public struct EngineStatistics: Sendable {
     public var channelCount = 0
     /// The newest rejection log position.
     public var rejectionLogNewestSequence: UInt64 = 0
+    /// Per source, when an event of it was last applied (engine clock, milliseconds since 1970):
+    /// inventory freshness. Sources with no event applied since the engine started are absent.
+    public var lastAppliedMillisecondsBySource: [SourceID: Int64] = [:]
 
     public init() {}
 

@@ -10,15 +10,16 @@
 /// `DedupBits` no reference counting). Copies of a `DedupWindow` share that storage: it belongs to
 /// one shard and is used by its worker thread only.
 struct DedupWindow {
-    /// Owns the raw memory: two header words (newest, hasNewest) then the bitmap words.
+    /// Owns the raw memory: three header words (newest, hasNewest, last applied time) then the
+    /// bitmap words.
     final class Storage {
         let base: UnsafeMutablePointer<UInt64>
         let wordCount: Int
 
         init(wordCount: Int) {
             self.wordCount = wordCount
-            base = .allocate(capacity: wordCount + 2)
-            base.initialize(repeating: 0, count: wordCount + 2)
+            base = .allocate(capacity: wordCount + 3)
+            base.initialize(repeating: 0, count: wordCount + 3)
         }
 
         deinit { base.deallocate() }
@@ -59,6 +60,13 @@ struct DedupWindow {
 
     /// Records `sequence` as applied. It must have been checked as `.new`.
     @inline(__always) func mark(_ sequence: UInt64) { bits.mark(sequence) }
+
+    /// When this window's source last had an event applied here (engine clock, milliseconds since
+    /// 1970), or nil when none was since the window was made. Not part of a snapshot.
+    var lastAppliedMilliseconds: Int64? {
+        let stamp = Int64(bitPattern: bits.lastAppliedWord.pointee)
+        return stamp == 0 ? nil : stamp
+    }
 }
 
 /// A dedup window's logic over its raw memory (see `DedupWindow`): a trivial value, so keeping and
@@ -69,7 +77,9 @@ struct DedupBits {
 
     @inline(__always) var newestWord: UnsafeMutablePointer<UInt64> { base }
     @inline(__always) var hasNewestWord: UnsafeMutablePointer<UInt64> { base + 1 }
-    @inline(__always) var words: UnsafeMutablePointer<UInt64> { base + 2 }
+    /// The engine time of the last applied event (0: none), for source freshness.
+    @inline(__always) var lastAppliedWord: UnsafeMutablePointer<UInt64> { base + 2 }
+    @inline(__always) var words: UnsafeMutablePointer<UInt64> { base + 3 }
 
     /// How a sequence stands.
     enum Verdict: Equatable { case new, duplicate, tooOld }
@@ -100,6 +110,12 @@ struct DedupBits {
         newestWord.pointee = sequence
         hasNewestWord.pointee = 1
         set(sequence)
+    }
+
+    /// Stamps the source's freshness: one plain store into the header line `check` and `mark` have
+    /// just touched, so it costs no cache miss and no branch.
+    @inline(__always) func stampApplied(atMilliseconds milliseconds: Int64) {
+        lastAppliedWord.pointee = UInt64(bitPattern: milliseconds)
     }
 
     @inline(__always) private func isSet(_ sequence: UInt64) -> Bool {

@@ -32,6 +32,7 @@ extension Shard {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
         window.mark(event.sequence)
+        window.stampApplied(atMilliseconds: nowMilliseconds)
         appliedByKind[Int(event.kind.rawValue)] &+= 1
         return .applied
     }

@@ -1,0 +1,151 @@
+import ATPClient
+import ATPLedger
+import ATPOperations
+import ATPProtocol
+import ATPServer
+import Foundation
+import Testing
+
+/// The configuration story: file, flags, environment; every bad value refused with its key.
+@Suite struct ConfigurationTests {
+    /// Writes `text` to a fresh temporary file and returns its path.
+    static func file(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "atp-config-\(UUID().uuidString).json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func refusal(file text: String, environment: [String: String] = [:]) throws -> ConfigurationError? {
+        var options = ATPDOptions()
+        options.configFile = try file(text)
+        defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+        do {
+            _ = try ConfigurationResolver.resolve(options, environment: environment)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"port": 70000}"#, "port", "70000"),
+        (#"{"port": "7411"}"#, "port", "7411"),
+        (#"{"ioThreads": 0}"#, "ioThreads", "0"),
+        (#"{"metricsPort": -1}"#, "metricsPort", "-1"),
+        (#"{"port": 9000, "metricsPort": 9000}"#, "metricsPort", "9000"),
+        (#"{"logLevel": "loud"}"#, "logLevel", "loud"),
+        (#"{"inboxWaitMillisecondsMax": -5}"#, "inboxWaitMillisecondsMax", "-5"),
+        (#"{"ledger": {"shardCount": 48}}"#, "ledger.shardCount", "48"),
+        (#"{"ledger": {"workerCount": 4, "shardCount": 2}}"#, "ledger.workerCount", "4"),
+        (#"{"ledger": {"dedupWindowSequences": 100}}"#, "ledger.dedupWindowSequences", "100"),
+        (#"{"limits": {"frameBytesMax": 10}}"#, "limits.frameBytesMax", "10"),
+        (#"{"limits": {"handshakeFrameBytesMax": 100}}"#, "limits.handshakeFrameBytesMax", "100"),
+        (#"{"limits": {"framesMax": 1}}"#, "limits.framesMax", "1"),
+        (#"{"metricPort": 9411}"#, "metricPort", "9411"),
+        (#"{"tokens": [{"name": "a", "token": "t", "roles": ["root"]}]}"#, "tokens[0].roles", "root"),
+        (#"{"tokens": [{"name": "a", "token": "t1", "roles": ["query"]}, {"name": "a", "token": "t2", "roles": ["query"]}]}"#,
+         "tokens[a].name", "a"),
+        (#"{"tokensFile": "/nonexistent/atp-tokens"}"#, "tokensFile", "/nonexistent/atp-tokens"),
+    ])
+    func aBadValueIsRefusedWithItsKeyAndValue(file: String, key: String, value: String) throws {
+        let error = try #require(try Self.refusal(file: file))
+        #expect(error.key == key)
+        #expect(error.value == value)
+        #expect(!error.reason.isEmpty)
+        #expect(error.description.contains(key))
+    }
+
+    @Test func flagsOverrideTheFileAndAreCheckedToo() throws {
+        var options = ATPDOptions()
+        options.configFile = try Self.file(#"{"port": 7000, "metricsPort": 9500, "logLevel": "debug"}"#)
+        defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+        options.port = 7001
+        options.logLevel = "warning"
+        let resolved = try ConfigurationResolver.resolve(options, environment: [:])
+        #expect(resolved.configuration.port == 7001)
+        #expect(resolved.configuration.metricsPort == 9500)
+        #expect(resolved.configuration.logLevel == "warning")
+        #expect(resolved.configuration.describe().contains("metricsPort = 9500"))
+        options.metricsPort = 65_536
+        #expect(throws: ConfigurationError(key: "metricsPort", value: "65536", reason: "must be from 0 to 65535")) {
+            _ = try ConfigurationResolver.resolve(options, environment: [:])
+        }
+    }
+
+    @Test func demoTurnsMetricsOnAtTheirPortUnlessConfigured() throws {
+        var options = ATPDOptions()
+        options.demo = true
+        #expect(try ConfigurationResolver.resolve(options, environment: [:]).configuration.metricsPort == 9411)
+        #expect(try ConfigurationResolver.resolve(ATPDOptions(), environment: [:]).configuration.metricsPort == nil)
+        options.metricsPort = 0
+        #expect(try ConfigurationResolver.resolve(options, environment: [:]).configuration.metricsPort == 0)
+    }
+
+    @Test func tokensComeFromTheEnvironmentBeforeTheFile() throws {
+        var options = ATPDOptions()
+        options.configFile = try Self.file(#"{"tokens": [{"name": "inline", "token": "in-file", "roles": ["query"]}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+        let inline = try ConfigurationResolver.resolve(options, environment: [:])
+        #expect(inline.tokenOrigin == .configurationFile)
+        #expect(inline.configuration.tokens.map(\.name) == ["inline"])
+
+        let environment = ["ATPD_TOKENS": "web-shop:query+reserve:s3cr:et;loader:ingest:abc123  ops:admin:xyz"]
+        let fromEnvironment = try ConfigurationResolver.resolve(options, environment: environment)
+        #expect(fromEnvironment.tokenOrigin == .environment)
+        #expect(fromEnvironment.configuration.tokens == [
+            TokenGrant(token: "s3cr:et", roles: [.query, .reserve], name: "web-shop"),
+            TokenGrant(token: "abc123", roles: .ingest, name: "loader"),
+            TokenGrant(token: "xyz", roles: .admin, name: "ops"),
+        ])
+        // --print-config never shows a token.
+        let printed = fromEnvironment.configuration.describe()
+        #expect(!printed.contains("s3cr:et") && !printed.contains("abc123"))
+        #expect(printed.contains("tokens[web-shop] = (hidden)"))
+    }
+
+    @Test func aTokensFileKeepsSecretsOutOfTheConfiguration() throws {
+        let tokens = try Self.file("# ops tokens\nweb-shop:query:tok-1\n\n  loader:ingest+query:tok-2  \n")
+        defer { try? FileManager.default.removeItem(atPath: tokens) }
+        var options = ATPDOptions()
+        options.tokensFile = tokens
+        let resolved = try ConfigurationResolver.resolve(options, environment: [:])
+        #expect(resolved.tokenOrigin == .tokensFile)
+        #expect(resolved.configuration.tokens.map(\.name) == ["web-shop", "loader"])
+        #expect(resolved.configuration.tokens[1].roles == [.ingest, .query])
+    }
+
+    @Test(arguments: [
+        ("SECRETX", "ATPD_TOKENS entry 1"),
+        ("a:query", "ATPD_TOKENS entry 1"),
+        (":query:SECRETX", "ATPD_TOKENS entry 1"),
+        ("a:query:ok b:superuser:SECRETX", "ATPD_TOKENS entry 2 (b) roles"),
+        ("a:query:", "tokens[a]"),
+        ("a:query:SECRETX b:ingest:SECRETX", "tokens"),
+    ])
+    func aBadTokenEntryIsRefusedWithoutShowingTheToken(entry: String, key: String) throws {
+        do {
+            _ = try ConfigurationResolver.resolve(ATPDOptions(), environment: ["ATPD_TOKENS": entry])
+            Issue.record("\(entry) was accepted")
+        } catch {
+            #expect(error.key == key)
+            #expect(!error.description.contains("SECRETX"))
+        }
+    }
+
+    @Test func anEnvironmentTokenAuthenticatesAgainstARealServer() async throws {
+        var resolved = try ConfigurationResolver.resolve(
+            ATPDOptions(), environment: ["ATPD_TOKENS": "shop:query:env-secret-1"]).configuration
+        resolved.port = 0
+        resolved.ledger.workerCount = 1
+        resolved.ledger.shardCount = 4
+        let server = try ATPServer(configuration: resolved)
+        try server.start()
+        defer { server.shutdown() }
+        let connection = try await ATPConnection.connect(port: server.port!, token: "env-secret-1")
+        #expect(connection.hello.roles == .query)
+        await connection.close()
+        await #expect(throws: (any Error).self) {
+            _ = try await ATPConnection.connect(port: server.port!, token: "demo-admin")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ATPOperations
+import Testing
+
+/// /healthz, /readyz and everything else the listener answers, over a real socket.
+@Suite struct HealthEndpointTests {
+    @Test func healthzAndReadyzAnswerWhileListening() throws {
+        let fixture = try OperationsFixture()
+        let health = try fixture.get("/healthz")
+        #expect(health.status == 200)
+        #expect(health.body == "ok\n")
+        #expect(health.headers["connection"] == "close")
+        let ready = try fixture.get("/readyz")
+        #expect(ready.status == 200)
+        #expect(ready.body == "ready\n")
+        let metrics = try fixture.get("/metrics?debug=1")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(Int(metrics.headers["content-length"] ?? "") == metrics.body.utf8.count)
+    }
+
+    @Test func readyzReportsEveryFailingCondition() throws {
+        let fixture = try OperationsFixture()
+        let recovered = Flag()
+        fixture.readiness.add("recovery") { recovered.isSet ? nil : "replaying the journal" }
+        let during = try fixture.get("/readyz")
+        #expect(during.status == 503)
+        #expect(during.body == "not ready\nrecovery: replaying the journal\n")
+        #expect(try fixture.get("/healthz").status == 200)  // alive all the same
+        #expect(try fixture.scrape().value("atp_ready") == 0)
+        recovered.set()
+        #expect(try fixture.get("/readyz").status == 200)
+        #expect(try fixture.scrape().value("atp_ready") == 1)
+    }
+
+    @Test func otherPathsMethodsAndOversizedRequestsAreRefused() throws {
+        let fixture = try OperationsFixture()
+        #expect(try fixture.get("/").status == 404)
+        #expect(try fixture.get("/metricsx").status == 404)
+        let post = try HTTPAnswer.exchange(port: fixture.metricsPort,
+                                           request: "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        #expect(post.status == 405)
+        let head = try HTTPAnswer.exchange(port: fixture.metricsPort, request: "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(head.status == 200)
+        #expect(head.body.isEmpty)
+        // A request larger than the bound: 413, then the connection is closed by the server.
+        let huge = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: " + String(repeating: "a", count: 40_000) + "\r\n\r\n"
+        let refused = try HTTPAnswer.exchange(port: fixture.metricsPort, request: huge)
+        #expect(refused.status == 413)
+        let garbage = try HTTPAnswer.exchange(port: fixture.metricsPort, request: "NOT HTTP AT ALL\r\n\r\n")
+        #expect(garbage.status == 400)
+        // The listener still serves after all that.
+        #expect(try fixture.get("/healthz").status == 200)
+    }
+}
+
+/// A flag a readiness check can read from any thread.
+final class Flag: Sendable {
+    private let value = Locked(false)
+    var isSet: Bool { value.value }
+    func set() { value.withLock { $0 = true } }
+}
