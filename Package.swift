@@ -117,6 +117,25 @@ let package = Package(
             path: "tools/atp-load",
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
+        .target(
+            name: "ATPFlashSale",
+            dependencies: [
+                "ATPClient", "ATPProtocol", "ATPLedger",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "flash-sale",
+            dependencies: [
+                "ATPFlashSale", "ATPClient", "ATPProtocol", "ATPLedger",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "tools/flash-sale"
+        ),
         .executableTarget(
             name: "atp-demo",
             dependencies: ["ATPLedger", .product(name: "Atomics", package: "swift-atomics")],
@@ -133,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "ATPServerTests",
             dependencies: [
-                "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine",
+                "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine", "ATPFlashSale",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
