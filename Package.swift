@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "ATPCommandLine",
             dependencies: [
-                "ATPClient", "ATPProtocol", "ATPLedger",
+                "ATPClient", "ATPProtocol", "ATPLedger", "ATPReconcile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -145,6 +145,23 @@ let package = Package(
         .target(name: "ATPLMDB", dependencies: ["CLMDB"]),
         // ATPJournal for its CRC32C (one implementation of the checksum in the package).
         .target(name: "ATPSnapshot", dependencies: ["ATPLedger", "ATPLMDB", "ATPJournal"]),
+        // Reconciliation of ERP counts against a snapshot (docs/RECONCILE.md) and its generator tool.
+        .target(
+            name: "ATPReconcile",
+            dependencies: ["ATPSnapshot", "ATPLedger", .product(name: "HeapModule", package: "swift-collections")]
+        ),
+        .executableTarget(
+            name: "erp-counts",
+            dependencies: [
+                "ATPReconcile", "ATPSnapshot", "ATPLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/erp-counts"
+        ),
+        .testTarget(
+            name: "ATPReconcileTests",
+            dependencies: ["ATPReconcile", "ATPSnapshot", "ATPLedger", "ATPCommandLine", "ATPProtocol"]
+        ),
         .testTarget(name: "ATPSnapshotTests", dependencies: ["ATPSnapshot", "ATPLMDB", "ATPLedger", "ATPJournal"]),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),
         .testTarget(name: "ATPJournalTests", dependencies: ["ATPJournal"]),
