@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "ATPOperations",
             dependencies: [
-                "ATPServer", "ATPLedger", "ATPProtocol",
+                "ATPServer", "ATPLedger", "ATPProtocol", "ATPDurability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "atpd",
             dependencies: [
-                "ATPServer", "ATPLedger", "ATPProtocol", "ATPOperations",
+                "ATPServer", "ATPLedger", "ATPProtocol", "ATPOperations", "ATPDurability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -161,6 +161,13 @@ let package = Package(
         .testTarget(
             name: "ATPReconcileTests",
             dependencies: ["ATPReconcile", "ATPSnapshot", "ATPLedger", "ATPCommandLine", "ATPProtocol"]
+        ),
+        // Durability glue: journal streams per worker, snapshots, recovery, data directory lock.
+        .target(name: "ATPDurability", dependencies: ["ATPLedger", "ATPJournal", "ATPSnapshot"]),
+        .testTarget(
+            name: "ATPDurabilityTests",
+            dependencies: ["ATPDurability", "ATPLedger", "ATPJournal", "ATPSnapshot", "ATPServer", "ATPClient",
+                           "ATPProtocol"]
         ),
         .testTarget(name: "ATPSnapshotTests", dependencies: ["ATPSnapshot", "ATPLMDB", "ATPLedger", "ATPJournal"]),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),

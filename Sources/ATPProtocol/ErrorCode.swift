@@ -41,9 +41,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let replyTooLarge = ErrorCode(rawValue: 16)
     /// `connectionsMax` connections are open; sent as a notice right after accept. Closes.
     public static let tooManyConnections = ErrorCode(rawValue: 17)
+    /// A write could not be made durable: the server's journal failed (disk full, I/O error). Its
+    /// outcome is unknown; writes are refused until the operator fixes the disk and restarts the
+    /// server. Queries still work.
+    public static let notDurable = ErrorCode(rawValue: 18)
 
     /// Every code version 1 defines, in numeric order.
-    public static let allKnown: [ErrorCode] = (1...17).map { ErrorCode(rawValue: $0) }
+    public static let allKnown: [ErrorCode] = (1...18).map { ErrorCode(rawValue: $0) }
 
     /// Whether the server closes the connection after sending this code (docs/PROTOCOL.md §5).
     /// Unknown codes do not close by themselves: the client closes only when the server does.
@@ -75,6 +79,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .notFound: "notFound"
         case .replyTooLarge: "replyTooLarge"
         case .tooManyConnections: "tooManyConnections"
+        case .notDurable: "notDurable"
         default: "error \(rawValue)"
         }
     }

@@ -170,6 +170,7 @@ public struct WireReservationReply: Sendable, Equatable {
         case .unknownReservation: result = .unknownReservation
         case .notHeld: result = .notHeld
         case .invalidRequest(let problem): return .failure(ErrorReply(code: .invalidRequest, message: "\(problem)"))
+        case .notDurable(let reason): return .failure(ErrorReply(code: .notDurable, message: reason))
         }
         let lines = reply.lines.map { grant in
             WireLineGrant(requested: grant.requested, granted: grant.granted, allocations: grant.allocations.map {

@@ -76,9 +76,9 @@ public final class ATPServer: Sendable {
     public func serverStatistics() -> [StatEntry] { counters.entries() }
 
     /// Stops accepting, lets every connection finish what is in flight (up to
-    /// `shutdownGraceMilliseconds`), says `shuttingDown` and closes; then stops the engine.
-    /// Blocks; idempotent.
-    public func shutdown() {
+    /// `shutdownGraceMilliseconds`), says `shuttingDown` and closes; runs `beforeStoppingEngine`
+    /// (a durable server's final snapshot); then stops the engine. Blocks; idempotent.
+    public func shutdown(beforeStoppingEngine: () -> Void = {}) {
         let first = stopped.withLock { stopped -> Bool in
             defer { stopped = true }
             return !stopped
@@ -93,6 +93,7 @@ public final class ATPServer: Sendable {
             usleep(5000)
         }
         for channel in connections.all { channel.close(promise: nil) }
+        beforeStoppingEngine()
         engine.shutdown()
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()

@@ -18,6 +18,8 @@ extension RequestExecutor {
                 return { Reply.channelSet.encode(opcode: opcode, requestID: requestID, into: &$0) }
             } catch let error as InvalidNameError {
                 return Self.error(.invalidName, "\(error)", opcode: opcode, requestID: requestID)
+            } catch ChannelDefinitionError.notDurable {
+                return Self.error(.notDurable, "\(ChannelDefinitionError.notDurable)", opcode: opcode, requestID: requestID)
             } catch {
                 return Self.error(.invalidRequest, "invalid channel definition: \(error)", opcode: opcode, requestID: requestID)
             }
@@ -62,6 +64,8 @@ extension RequestExecutor {
             do {
                 try engine.removeChannel(id)
                 return { Reply.channelRemove.encode(opcode: opcode, requestID: requestID, into: &$0) }
+            } catch ChannelDefinitionError.notDurable {
+                return Self.error(.notDurable, "\(ChannelDefinitionError.notDurable)", opcode: opcode, requestID: requestID)
             } catch {
                 return Self.error(.notFound, "no channel named \(name.debugDescription)", opcode: opcode, requestID: requestID)
             }

@@ -78,6 +78,10 @@ extension RequestExecutor {
         let map = indexMap
         let earlyRejections = early
         let submitted = engine.submit(batch) { result in
+            if let failure = result.durabilityFailure {
+                let refusal = Reply.error(ErrorReply(code: .notDurable, message: failure.description))
+                return reply { refusal.encode(opcode: opcode, requestID: requestID, into: &$0) }
+            }
             let answer = Reply.ingest(IngestReply(result, indexMap: { Int(map[$0]) }, earlyRejections: earlyRejections))
             reply { answer.encode(opcode: opcode, requestID: requestID, into: &$0) }
         }

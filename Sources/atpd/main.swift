@@ -1,3 +1,4 @@
+import ATPDurability
 import ATPLedger
 import ATPOperations
 import ATPProtocol
@@ -49,6 +50,36 @@ struct ATPD: ParsableCommand {
     var demo = false
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration and exit.")
     var printConfig = false
+    @Option(name: .customLong("data-dir"),
+            help: "Data directory (journal, snapshots); without it atpd runs in memory (./atp-data with --demo).")
+    var dataDirectory: String?
+    @Option(name: .long, help: "Journal durability: sync (default), none, or interval:<ms> (docs/DURABILITY.md).")
+    var durability: String?
+    @Option(name: .customLong("snapshot-interval-seconds"), help: "Seconds between snapshots, 0 for none (default 300).")
+    var snapshotIntervalSeconds: Int?
+    @Option(name: .customLong("snapshots-kept"), help: "Snapshots kept (default 3).")
+    var snapshotsKept: Int?
+
+    /// The durability settings, or nil to run in memory.
+    func durabilityConfiguration() throws -> DurabilityConfiguration? {
+        guard let directory = dataDirectory ?? (demo ? "./atp-data" : nil) else { return nil }
+        var settings = DurabilityConfiguration(dataDirectory: directory)
+        if let durability {
+            guard let mode = DurabilityConfiguration.parseDurability(durability) else {
+                throw ValidationError("--durability must be sync, none or interval:<ms>, not \(durability)")
+            }
+            settings.journal.durability = mode
+        }
+        if let snapshotIntervalSeconds {
+            guard snapshotIntervalSeconds >= 0 else { throw ValidationError("--snapshot-interval-seconds must be >= 0") }
+            settings.snapshotIntervalSeconds = snapshotIntervalSeconds
+        }
+        if let snapshotsKept {
+            guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be >= 1") }
+            settings.snapshotsKept = snapshotsKept
+        }
+        return settings
+    }
 
     var options: ATPDOptions {
         var options = ATPDOptions()
@@ -90,7 +121,8 @@ struct ATPD: ParsableCommand {
         ])
         let running: RunningServer
         do {
-            running = try RunningServer.start(configuration, demo: demo, logger: logger)
+            running = try RunningServer.start(configuration, demo: demo, durability: try durabilityConfiguration(),
+                                              logger: logger)
         } catch {
             logger.critical("could not start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -148,21 +180,39 @@ struct RunningServer: Sendable {
     let server: ATPServer
     let metricsListener: MetricsHTTPServer?
     let refusals: RefusalLogger
+    /// The durable ledger (journal, snapshots) when atpd runs with a data directory.
+    var ledger: DurableLedger? = nil
 
-    static func start(_ configuration: ServerConfiguration, demo: Bool, logger: Logger) throws -> RunningServer {
-        let server = try ATPServer(configuration: configuration)
-        if demo {
-            let loading = ContinuousClock.now
-            let cells = try DemoCatalog.load(into: server.engine)
-            logger.info("loaded the demo catalogue", metadata: [
-                "cells": "\(cells)", "durationMilliseconds": "\(milliseconds(since: loading))",
-            ])
+    /// Recovers the ledger from the data directory (snapshot + journal), before anything serves.
+    static func openLedger(_ configuration: ServerConfiguration, _ durability: DurabilityConfiguration,
+                           logger: Logger) throws -> DurableLedger {
+        logger.info("recovering", metadata: [
+            "dataDirectory": "\(durability.dataDirectory)", "durability": "\(durability.journal.durability)",
+            "snapshotIntervalSeconds": "\(durability.snapshotIntervalSeconds)", "snapshotsKept": "\(durability.snapshotsKept)",
+        ])
+        let ledger = try DurableLedger.open(configuration: configuration.ledger, durability: durability) { line in
+            logger.notice("\(line)")
         }
-        let address = try server.start()
-        logger.info("listening", metadata: ["address": "\(address)"])
+        logger.info("recovered", metadata: ["report": "\(ledger.recovery)"])
+        ledger.startSnapshotSchedule()
+        return ledger
+    }
+
+    static func start(_ configuration: ServerConfiguration, demo: Bool, durability: DurabilityConfiguration?,
+                      logger: Logger) throws -> RunningServer {
+        if durability == nil { logger.notice("no data directory: running in memory, nothing survives a restart (--data-dir)") }
+        let ledger = try durability.map { try openLedger(configuration, $0, logger: logger) }
+        let server = try ATPServer(configuration: configuration, engine: ledger?.engine)
+        // The operations side comes up before the engine is loaded and the protocol port bound, so
+        // that /healthz answers and /readyz says why it is not ready yet; a loading step (recovery)
+        // adds its condition with `readiness.add(_:_:)` and its metrics with `metrics.addCollector`.
         let readiness = ReadinessChecks()
         readiness.add("listening") { server.port == nil ? "the protocol port is not bound" : nil }
+        if let ledger {
+            readiness.add("journal") { ledger.journalFailure.map { "the journal failed, writes are refused: \($0)" } }
+        }
         let metrics = ATPMetrics(server: server, readiness: readiness)
+        if let ledger { DurabilityMetrics.register(ledger, in: metrics) }
         MetricsSystem.bootstrap(metrics.metricsFactory())
         var listener: MetricsHTTPServer? = nil
         if let metricsPort = configuration.metricsPort {
@@ -180,14 +230,35 @@ struct RunningServer: Sendable {
                 "readyz": "http://\(configuration.metricsHost):\(bound)/readyz",
             ])
         }
+        do {
+            if demo {
+                let loading = ContinuousClock.now
+                let cells = try DemoCatalog.load(into: server.engine)
+                logger.info("loaded the demo catalogue", metadata: [
+                    "cells": "\(cells)", "durationMilliseconds": "\(milliseconds(since: loading))",
+                ])
+            }
+            let address = try server.start()
+            logger.info("listening", metadata: ["address": "\(address)"])
+        } catch {
+            listener?.shutdown()
+            server.shutdown()
+            throw error
+        }
         let refusals = RefusalLogger(metrics: server.requestMetrics, logger: logger)
         refusals.start()
-        return RunningServer(server: server, metricsListener: listener, refusals: refusals)
+        return RunningServer(server: server, metricsListener: listener, refusals: refusals, ledger: ledger)
     }
 
-    /// Drains and stops the server, then the operations side (metrics stay up while draining).
+    /// Drains and stops the server (a durable one takes a final snapshot once the in-flight
+    /// requests are done, so the next start replays nothing), then the operations side (metrics
+    /// stay up while draining).
     func shutdown() {
-        server.shutdown()
+        server.shutdown(beforeStoppingEngine: { [ledger] in
+            guard let ledger else { return }
+            do { try ledger.close(finalSnapshot: true) } catch { Logger(label: "atpd").error("final snapshot failed: \(error)") }
+        })
+        try? ledger?.close(finalSnapshot: false)
         refusals.stop()
         metricsListener?.shutdown()
     }

@@ -48,6 +48,8 @@ public enum ChannelDefinitionError: UInt8, Error, Sendable, Equatable, CustomStr
     case capOutOfRange = 5
     case unknownLocation = 6
     case unknownChannel = 7
+    /// The change could not be made durable (the journal failed); it is applied in memory only.
+    case notDurable = 8
 
     public var description: String {
         switch self {
@@ -58,6 +60,7 @@ public enum ChannelDefinitionError: UInt8, Error, Sendable, Equatable, CustomStr
         case .capOutOfRange: "cap must be a percentage from 1 to 100"
         case .unknownLocation: "a location name is not valid"
         case .unknownChannel: "no channel by that name"
+        case .notDurable: "the change could not be made durable (the journal failed); restart once the disk is fixed"
         }
     }
 }
@@ -78,6 +81,9 @@ final class ChannelTable {
         }
         definitions[index] = definition
     }
+
+    /// Every definition, by id.
+    var all: [ChannelDefinition] { definitions.compactMap { $0 } }
 
     func remove(_ id: ChannelID) {
         if Int(id.rawValue) < definitions.count { definitions[Int(id.rawValue)] = nil }

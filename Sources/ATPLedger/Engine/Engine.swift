@@ -30,8 +30,20 @@ final class EngineCore: @unchecked Sendable {
     /// the inbox bound): `Engine.waitUntilIdle()` waits for it to reach zero. Incremented before the
     /// hand-over, decremented after the task ran, so zero means no such work is in flight.
     let trackedInternalTasks = ManagedAtomic<Int>(0)
+    /// One input log per worker when the engine is durable (set once by `attachInputLogs`, before
+    /// serving), else empty.
+    var inputLogs: [WorkerInputLog] = []
+    /// While true the workers run no reservation expiries (recovery replays them from the logs).
+    let expiriesSuspended: ManagedAtomic<Bool>
+    /// While true, new reserve/commit/release requests wait on their worker (a quiescent snapshot cut).
+    let reservationGateClosed = ManagedAtomic<Bool>(false)
+    /// Reservation operations between their shards (started at home, not yet settled).
+    let reservationsInFlight = ManagedAtomic<Int>(0)
+    /// Numbers channel changes engine-wide (recorded with them; recovery keeps the newest).
+    let channelChangeSequence = ManagedAtomic<UInt64>(0)
 
-    init(configuration: LedgerConfiguration, catalog: Catalog, clock: EngineClock) {
+    init(configuration: LedgerConfiguration, catalog: Catalog, clock: EngineClock, expiriesSuspended: Bool) {
+        self.expiriesSuspended = ManagedAtomic(expiriesSuspended)
         self.configuration = configuration
         self.catalog = catalog
         self.clock = clock
@@ -52,11 +64,13 @@ public final class Engine: Sendable {
     let core: EngineCore
     private let isShutDown = ManagedAtomic<Bool>(false)
 
-    /// Starts the worker threads. Throws when the configuration is invalid.
+    /// Starts the worker threads. Throws when the configuration is invalid. With `expiriesSuspended`
+    /// no reservation expires until `resumeExpiries()` (recovery replays first).
     public init(configuration: LedgerConfiguration = LedgerConfiguration(), catalog: Catalog = Catalog(),
-                clock: EngineClock = .system()) throws(ConfigurationError) {
+                clock: EngineClock = .system(), expiriesSuspended: Bool = false) throws(ConfigurationError) {
         try configuration.validate()
-        core = EngineCore(configuration: configuration, catalog: catalog, clock: clock)
+        core = EngineCore(configuration: configuration, catalog: catalog, clock: clock,
+                          expiriesSuspended: expiriesSuspended)
         core.workers = (0..<configuration.workerCount).map { ShardWorker(index: $0, core: core) }
         for worker in core.workers { worker.start() }
     }
@@ -176,23 +190,29 @@ public final class Engine: Sendable {
 
     // MARK: - Channels
 
-    /// Defines or replaces a channel. Blocks until every worker uses the new definition.
+    /// Defines or replaces a channel. Blocks until every worker uses the new definition (and, when
+    /// durable, until it is recorded durably: `.notDurable` when the journal failed).
     public func defineChannel(_ definition: ChannelDefinition) throws(ChannelDefinitionError) {
         try definition.validate(quantityMax: configuration.quantityMax)
         core.channelChangeLock.withLock { _ in
+            let sequence = core.channelChangeSequence.wrappingIncrementThenLoad(ordering: .relaxed)
             core.channelDefinitions.withLock { $0[definition.id] = definition }
-            onEveryWorker { $0.channels.set(definition) }
+            onEveryWorker { $0.applyChannelChange(define: definition, remove: nil, sequence: sequence) }
         }
+        if waitUntilDurable() != nil { throw .notDurable }
     }
 
-    /// Removes a channel. Throws `.unknownChannel` when it does not exist.
+    /// Removes a channel. Throws `.unknownChannel` when it does not exist (`.notDurable` as in
+    /// `defineChannel`).
     public func removeChannel(_ id: ChannelID) throws(ChannelDefinitionError) {
         let removed: Bool = core.channelChangeLock.withLock { _ in
             guard core.channelDefinitions.withLock({ $0.removeValue(forKey: id) }) != nil else { return false }
-            onEveryWorker { $0.channels.remove(id) }
+            let sequence = core.channelChangeSequence.wrappingIncrementThenLoad(ordering: .relaxed)
+            onEveryWorker { $0.applyChannelChange(define: nil, remove: id, sequence: sequence) }
             return true
         }
         if !removed { throw .unknownChannel }
+        if waitUntilDurable() != nil { throw .notDurable }
     }
 
     /// Every channel, by id.

@@ -34,6 +34,14 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     private var lastExpiryCheckMilliseconds: Int64 = .min
     /// Tasks completed (for statistics), written by the worker only.
     let tasksCompleted = ManagedAtomic<UInt64>(0)
+    /// Records this worker's inputs when the engine is durable (set once, before serving).
+    var recorder: WorkerRecorder?
+    /// True while recorded inputs are replayed: outgoing shard messages are dropped.
+    var isReplaying = false
+    /// The newest channel change this worker applied (`EngineCore.channelChangeSequence`).
+    var channelChangeSequence: UInt64 = 0
+    /// Reservation requests held back while a quiescent snapshot cut waits (in arrival order).
+    private var gatedReservations = Deque<ReservationTask>()
 
     init(index: Int, core: EngineCore) {
         self.index = index
@@ -59,6 +67,11 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// per-item loops on the worker thread.
     @inline(__always) func withShard<R>(_ index: Int, _ body: (Shard) -> R) -> R {
         shardRefs[index].unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
+    }
+
+    /// The shard `index` when this worker owns it.
+    func shardIfOwned(_ index: Int) -> Shard? {
+        index >= 0 && index < ownedShards.count ? ownedShards[index] : nil
     }
 
     /// The shard `index`, which this worker must own.
@@ -108,6 +121,7 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     // MARK: - ShardRouter (worker thread)
 
     func send(_ message: ShardMessage, to shard: Int) {
+        if isReplaying { return }
         if ownedShards[shard] != nil {
             localMessages.append((message, shard))
         } else {
@@ -118,6 +132,47 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
 
     @inline(__always) func shardIndex(of sku: SKUID) -> Int {
         Int(sku.rawValue) & (core.configuration.shardCount - 1)
+    }
+
+    func reservationStarted() { core.reservationsInFlight.wrappingIncrement(ordering: .sequentiallyConsistent) }
+    func reservationSettled() { core.reservationsInFlight.wrappingDecrement(ordering: .sequentiallyConsistent) }
+
+    /// Delivers a shard message to `target` (owned by this worker), recording it first when durable.
+    func receive(_ message: ShardMessage, target: Int) {
+        let now = core.clock.nowMilliseconds()
+        // A refused record cannot stop a conversation between shards already under way: the message
+        // is applied, and the reply it leads to fails (it waits for this log's durability).
+        if let recorder { _ = recorder.recordMessage(message, target: target, nowMilliseconds: now) }
+        shard(target).receive(message, nowMilliseconds: now, router: self)
+    }
+
+    /// Whether a reservation request must wait: a quiescent snapshot cut is being taken, or earlier
+    /// requests are still waiting (order is kept). When it must, the worker keeps it.
+    func holdsBack(_ task: ReservationTask) -> Bool {
+        guard core.reservationGateClosed.load(ordering: .relaxed) || !gatedReservations.isEmpty else { return false }
+        gatedReservations.append(task)
+        return true
+    }
+
+    /// Runs the reservation requests held back, once the gate is open again.
+    private func runGatedReservations() {
+        while !gatedReservations.isEmpty, !core.reservationGateClosed.load(ordering: .relaxed) {
+            let task = gatedReservations.removeFirst()
+            task.perform(on: self)
+            while let (message, target) = localMessages.popFirst() { receive(message, target: target) }
+        }
+    }
+
+    /// Applies a channel change on this worker, recording it first when durable.
+    func applyChannelChange(define definition: ChannelDefinition?, remove id: ChannelID?, sequence: UInt64) {
+        if let definition {
+            _ = recorder?.recordChannelDefine(definition, sequence: sequence)
+            channels.set(definition)
+        } else if let id {
+            _ = recorder?.recordChannelRemove(id, sequence: sequence)
+            channels.remove(id)
+        }
+        channelChangeSequence = sequence
     }
 
     // MARK: - The loop (worker thread)
@@ -158,9 +213,13 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// to a bounded number of external tasks. Returns whether anything ran.
     private func drainOnce() -> Bool {
         var didWork = false
+        if !gatedReservations.isEmpty && !core.reservationGateClosed.load(ordering: .relaxed) {
+            runGatedReservations()
+            didWork = true
+        }
         while true {
             if let (message, target) = localMessages.popFirst() {
-                shard(target).receive(message, nowMilliseconds: core.clock.nowMilliseconds(), router: self)
+                receive(message, target: target)
             } else if let task = internalRing.dequeue() {
                 runTask(task)
             } else if overflowCount.load(ordering: .acquiring) > 0, let task = overflow.withLock({ $0.popFirst() }) {
@@ -177,7 +236,7 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
             budget -= 1
             didWork = true
             while let (message, target) = localMessages.popFirst() {
-                shard(target).receive(message, nowMilliseconds: core.clock.nowMilliseconds(), router: self)
+                receive(message, target: target)
             }
         }
         return didWork
@@ -195,11 +254,14 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// and `Engine.waitUntilIdle()`'s barriers, which cannot count on the loop reaching this call
     /// between them: `drainOnce()` keeps running internal tasks while more keep arriving).
     func runExpiries() {
+        guard !core.expiriesSuspended.load(ordering: .relaxed) else { return }
         let now = core.clock.nowMilliseconds()
         guard now != lastExpiryCheckMilliseconds else { return }
         lastExpiryCheckMilliseconds = now
         for shard in shards where shard.nextExpiryMilliseconds.map({ $0 <= now }) ?? false {
+            if let recorder { _ = recorder.recordExpiry(shard: shard.index, nowMilliseconds: now) }
             shard.expireDue(nowMilliseconds: now, router: self)
+            while let (message, target) = localMessages.popFirst() { receive(message, target: target) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Atomics
+import Synchronization
 
 /// A unit of work for a shard worker. Tasks are batches: one task carries many events or queries.
 ///
@@ -28,9 +29,34 @@ final class EventApplyTask: WorkerTask, @unchecked Sendable {
 
     override func run(on worker: ShardWorker) {
         let now = worker.core.clock.nowMilliseconds()
+        if let recorder = worker.recorder { return runRecorded(on: worker, recorder: recorder, nowMilliseconds: now) }
         worker.apply(batch, indices: indices, nowMilliseconds: now, outcomes: aggregate.outcomes)
         worker.collectRejections()
         aggregate.partDone()
+    }
+
+    /// Records the part, applies it, and counts the part done once its record is durable. A refused
+    /// record applies nothing and fails the batch.
+    private func runRecorded(on worker: ShardWorker, recorder: WorkerRecorder, nowMilliseconds now: Int64) {
+        switch recorder.recordEvents(batch, indices: indices, nowMilliseconds: now) {
+        case .appended(let lsn):
+            worker.apply(batch, indices: indices, nowMilliseconds: now, outcomes: aggregate.outcomes)
+            worker.collectRejections()
+            let aggregate = aggregate
+            recorder.log.whenDurable(lsn) { failure in
+                if let failure { aggregate.fail(failure) }
+                aggregate.partDone()
+            }
+        case .refused(let failure):
+            let unknown = EventOutcomeCode(rejected: .malformed)
+            if let indices {
+                for index in indices { aggregate.outcomes[Int(index)] = unknown }
+            } else {
+                for index in 0..<aggregate.count { aggregate.outcomes[index] = unknown }
+            }
+            aggregate.fail(failure)
+            aggregate.partDone()
+        }
     }
 }
 
@@ -105,8 +131,25 @@ final class ReservationTask: WorkerTask, @unchecked Sendable {
     }
 
     override func run(on worker: ShardWorker) {
-        worker.shard(home).perform(operation, id: id, nowMilliseconds: worker.core.clock.nowMilliseconds(),
-                                   router: worker, completion: completion)
+        if worker.holdsBack(self) { return }
+        perform(on: worker)
+    }
+
+    /// Records the request (when durable) and performs it; the reply then waits for durability.
+    func perform(on worker: ShardWorker) {
+        let now = worker.core.clock.nowMilliseconds()
+        guard let recorder = worker.recorder else {
+            return worker.shard(home).perform(operation, id: id, nowMilliseconds: now, router: worker,
+                                              completion: completion)
+        }
+        switch recorder.recordReservation(operation, id: id, home: home, nowMilliseconds: now) {
+        case .appended:
+            worker.shard(home).perform(operation, id: id, nowMilliseconds: now, router: worker,
+                                       completion: worker.durableCompletion(completion))
+        case .refused(let failure):
+            completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0, replayed: false,
+                                        error: .notDurable(failure.reason)))
+        }
     }
 }
 
@@ -121,7 +164,7 @@ final class ShardMessageTask: WorkerTask, @unchecked Sendable {
     }
 
     override func run(on worker: ShardWorker) {
-        worker.shard(target).receive(message, nowMilliseconds: worker.core.clock.nowMilliseconds(), router: worker)
+        worker.receive(message, target: target)
     }
 }
 
@@ -146,6 +189,8 @@ final class EventBatchAggregate: @unchecked Sendable {
     let count: Int
     private let remaining: ManagedAtomic<Int>
     private let completion: @Sendable (EventBatchResult) -> Void
+    private let hasFailed = ManagedAtomic<Bool>(false)
+    private let failure = Mutex<DurabilityFailure?>(nil)
 
     init(count: Int, parts: Int, completion: @escaping @Sendable (EventBatchResult) -> Void) {
         self.count = count
@@ -157,6 +202,12 @@ final class EventBatchAggregate: @unchecked Sendable {
 
     deinit { outcomes.deallocate() }
 
+    /// A part could not be made durable: the batch answers with `durabilityFailure`.
+    func fail(_ partFailure: DurabilityFailure) {
+        failure.withLock { if $0 == nil { $0 = partFailure } }
+        hasFailed.store(true, ordering: .releasing)
+    }
+
     func partDone() {
         guard remaining.loadThenWrappingDecrement(ordering: .acquiringAndReleasing) == 1 else { return }
         var result: [EventOutcome] = []
@@ -165,7 +216,9 @@ final class EventBatchAggregate: @unchecked Sendable {
             assert(outcomes[i] != .pending, "event \(i) was not applied by any part")
             result.append(outcomes[i].outcome)
         }
-        completion(EventBatchResult(outcomes: result))
+        var batchResult = EventBatchResult(outcomes: result)
+        if hasFailed.load(ordering: .acquiring) { batchResult.durabilityFailure = failure.withLock { $0 } }
+        completion(batchResult)
     }
 }
 

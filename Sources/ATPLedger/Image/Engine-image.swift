@@ -37,8 +37,11 @@ extension Engine {
     /// empty. `configuration.shardCount` and `dedupWindowSequences` must equal the image's; the
     /// worker count may differ. Cost: O(names + cells) on the workers, in parallel.
     /// Throws `LedgerImageError` when the image does not fit the configuration or is inconsistent.
+    ///
+    /// With `expiriesSuspended` no reservation expires until `resumeExpiries()` (recovery replays
+    /// the journal first).
     public convenience init(restoring image: LedgerImage, configuration: LedgerConfiguration = LedgerConfiguration(),
-                            clock: EngineClock = .system()) throws(LedgerImageError) {
+                            clock: EngineClock = .system(), expiriesSuspended: Bool = false) throws(LedgerImageError) {
         guard image.shardCount == configuration.shardCount else {
             throw .shardCountMismatch(image: image.shardCount, configuration: configuration.shardCount)
         }
@@ -51,7 +54,8 @@ extension Engine {
         let plan = try RestorePlan(image: image)
         let catalog = try Catalog(restoring: image)
         do {
-            try self.init(configuration: configuration, catalog: catalog, clock: clock)
+            try self.init(configuration: configuration, catalog: catalog, clock: clock,
+                          expiriesSuspended: expiriesSuspended)
         } catch {
             throw .configuration(error)
         }

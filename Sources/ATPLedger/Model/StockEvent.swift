@@ -208,6 +208,10 @@ public enum EventOutcome: Equatable, Sendable {
 public struct EventBatchResult: Sendable {
     /// One outcome per event, in batch order.
     public var outcomes: [EventOutcome]
+    /// Set when some of the batch could not be made durable (the journal failed): the outcomes are
+    /// then unknown (some events may have been applied) and the batch must not be acknowledged;
+    /// resending it after a restart is safe (dedup).
+    public var durabilityFailure: DurabilityFailure? = nil
     /// Number of events applied.
     public var appliedCount: Int { outcomes.count { $0 == .applied } }
     /// Number of duplicates dropped.

@@ -102,12 +102,16 @@ public enum ReservationError: Error, Sendable, Equatable, CustomStringConvertibl
     case unknownReservation
     /// commit of a reservation that is no longer held (released, expired or refused).
     case notHeld(ReservationState)
+    /// The change could not be made durable (the journal failed: disk full, I/O error); its outcome
+    /// is unknown until a restart. Writes are refused until the cause is fixed and atpd restarted.
+    case notDurable(String)
 
     public var description: String {
         switch self {
         case .invalidRequest(let problem): "invalid reservation request: \(problem)"
         case .unknownReservation: "unknown reservation id (never reserved, or older than the retention window)"
         case .notHeld(let state): "the reservation is \(state), not held"
+        case .notDurable(let reason): "not durable (outcome unknown, retry after a restart): \(reason)"
         }
     }
 }

@@ -6,6 +6,10 @@ protocol ShardRouter: AnyObject {
     func shardIndex(of sku: SKUID) -> Int
     /// The channel definitions this worker's shards see.
     var channels: ChannelTable { get }
+    /// A reservation operation started talking to its part shards (counted for quiescent cuts).
+    func reservationStarted()
+    /// A reservation operation settled at home.
+    func reservationSettled()
 }
 
 /// The home side of reservations: the record of each id whose home is this shard, its expiry, and
@@ -56,6 +60,7 @@ extension Shard {
         record.currentCompletion = completion
         record.expiresAtMilliseconds = nowMilliseconds + request.ttlMilliseconds
         records[request.id] = record
+        router.reservationStarted()
         var linesByShard: [Int: [Int]] = [:]
         for (index, line) in request.lines.enumerated() {
             linesByShard[router.shardIndex(of: line.sku), default: []].append(index)
@@ -129,6 +134,7 @@ extension Shard {
                 record.currentReplyIsReplay = false
                 record.phase = .committing
                 record.settleAs = .committed
+                router.reservationStarted()
                 counters.reservationsCommitted &+= 1
                 sendToParts(record, router: router) { .commit(id: record.request.id, home: self.index) }
             case .released, .expired, .refused:
@@ -140,6 +146,7 @@ extension Shard {
                 record.currentCompletion = completion
                 record.currentReplyIsReplay = false
                 counters.reservationsReleased &+= 1
+                router.reservationStarted()
                 startRelease(record, settleAs: .released, router: router)
             case .released, .expired, .refused:
                 completion(record.reply(replayed: true))
@@ -168,6 +175,7 @@ extension Shard {
     /// Puts a record in a settled state, answers its caller and runs deferred operations.
     private func settle(_ record: ReservationRecord, as state: ReservationState, nowMilliseconds: Int64,
                         router: ShardRouter) {
+        let wasInFlight = record.state == nil
         record.phase = .settled(state)
         if state == .released || state == .refused {
             record.partShards = []
@@ -186,6 +194,8 @@ extension Shard {
                               completion: completion)
         }
         forgetOldOutcomes(nowMilliseconds: nowMilliseconds)
+        // After the deferred operations started theirs, so the count never dips to 0 in between.
+        if wasInFlight { router.reservationSettled() }
     }
 
     /// Expires a held record whose deadline has passed (also called by the expiry timer).

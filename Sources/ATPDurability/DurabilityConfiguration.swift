@@ -1,0 +1,86 @@
+import ATPJournal
+import ATPLedger
+
+/// Where and how the ledger is made durable. Limits carry their unit in their name.
+public struct DurabilityConfiguration: Sendable {
+    /// The data directory: `journal/stream-<k>` (one journal stream per worker), `snapshots/`, `LOCK`.
+    public var dataDirectory: String
+    /// The journal streams' settings; `journal.durability` is the `sync` / `interval` / `none` mode
+    /// (docs/DURABILITY.md says what each can lose). Default `.sync`.
+    public var journal = JournalConfiguration()
+    /// Snapshots kept (older ones and the journal segments they alone needed are deleted). Default 3.
+    public var snapshotsKept = 3
+    /// Seconds between scheduled snapshots; 0 turns the schedule off. Default 300.
+    public var snapshotIntervalSeconds = 300
+    /// Longest wait, in milliseconds, of a snapshot cut for reservations between shards. Default 2000.
+    public var snapshotCutWaitMillisecondsMax = 2000
+    /// Written into each snapshot's metadata.
+    public var engineVersion = "atpd"
+    /// The journal's system calls (tests inject failures here).
+    public var journalFileOperations: JournalFileOperations = .system
+
+    /// Defaults for `dataDirectory`.
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+
+    /// `sync`, `none` or `interval:<ms>` (also `<ms>ms`), as in the `durability` configuration key.
+    public static func parseDurability(_ text: String) -> JournalDurability? {
+        switch text {
+        case "sync": return .sync
+        case "none": return JournalDurability.none
+        default:
+            var number = Substring(text)
+            if number.hasPrefix("interval:") { number = number.dropFirst("interval:".count) }
+            if number.hasSuffix("ms") { number = number.dropLast(2) }
+            guard let milliseconds = Int(number), milliseconds >= 1,
+                  milliseconds <= JournalConfiguration.intervalMillisecondsMax else { return nil }
+            return .interval(milliseconds: milliseconds)
+        }
+    }
+}
+
+/// What recovery did at start.
+public struct RecoveryReport: Sendable, CustomStringConvertible {
+    /// The snapshot restored, or nil (none, or none valid).
+    public var snapshotID: UInt64?
+    /// Cells restored from it.
+    public var cellsRestored = 0
+    /// Snapshots skipped because they failed to open or verify, with the reason.
+    public var snapshotsSkipped: [String] = []
+    /// Journal records replayed, per worker.
+    public var recordsReplayed: [Int] = []
+    /// Torn or corrupt journal tails cut (and preserved in `.damaged` files), per stream.
+    public var tailRepairs: [(streamIndex: Int, repair: JournalTailRepair)] = []
+    /// Repairs of reservations left half-done by the crash.
+    public var normalization = NormalizationReport()
+    /// Wall time of the whole recovery, in milliseconds.
+    public var durationMilliseconds: Int64 = 0
+
+    public var description: String {
+        let replayed = recordsReplayed.reduce(0, +)
+        let snapshot = snapshotID.map { "snapshot \($0) (\(cellsRestored) cells)" } ?? "no snapshot"
+        let repairs = "\(normalization.recordsForgotten) forgotten, \(normalization.recordsRolledForward) rolled forward, "
+            + "\(normalization.holdsReleased) holds released, \(normalization.holdsCommitted) holds committed"
+        return "\(snapshot), \(replayed) journal records replayed \(recordsReplayed), \(tailRepairs.count) damaged tails cut, "
+            + "\(snapshotsSkipped.count) snapshots skipped, repairs: \(repairs); \(durationMilliseconds) ms"
+    }
+}
+
+/// Snapshot figures for metrics and `atp stats`.
+public struct SnapshotStatistics: Sendable, Equatable {
+    /// Snapshots written by this process.
+    public var written: UInt64 = 0
+    /// Snapshots that failed (disk full, map full, cut timed out, journal failed).
+    public var failed: UInt64 = 0
+    /// The newest snapshot's id (written or restored), 0 when none.
+    public var lastID: UInt64 = 0
+    /// Wall-clock time of the newest snapshot's cut, in milliseconds since 1970 (0 when none).
+    public var lastCutWallClockMilliseconds: Int64 = 0
+    /// How long the last snapshot took (cut, wait for the journal, LMDB write), in milliseconds.
+    public var lastDurationMilliseconds: Int64 = 0
+    /// Size of the last snapshot's data file, in bytes.
+    public var lastSizeBytes: Int = 0
+    /// The last failure's description, if any.
+    public var lastFailure: String?
+}

@@ -1,0 +1,213 @@
+import ATPDurability
+import ATPJournal
+import ATPLedger
+import Foundation
+import Testing
+
+/// Restarting a `DurableLedger` on its data directory: what was acknowledged is there.
+@Suite struct RecoveryTests {
+    static func ledgerConfiguration() -> LedgerConfiguration {
+        var configuration = LedgerConfiguration()
+        configuration.shardCount = 8
+        configuration.workerCount = 2
+        return configuration
+    }
+
+    static func open(_ directory: TemporaryDirectory, clock: EngineClock = .manual(),
+                     adjust: (inout DurabilityConfiguration) -> Void = { _ in }) throws -> DurableLedger {
+        var durability = DurabilityConfiguration(dataDirectory: directory.path)
+        durability.snapshotIntervalSeconds = 0
+        adjust(&durability)
+        return try DurableLedger.open(configuration: ledgerConfiguration(), durability: durability, clock: clock)
+    }
+
+    /// Events, a held reservation with its expiry, a channel and the dedup window survive a
+    /// restart from the journal alone, and again from a snapshot plus journal.
+    @Test(arguments: [false, true])
+    func restartKeepsAcknowledgedState(snapshotFirst: Bool) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = EngineClock.manual()
+        var expiresAt: Int64 = 0
+        do {
+            let ledger = try Self.open(directory, clock: clock)
+            var workload = Workload(engine: ledger.engine)
+            for sku in 0..<20 { workload.receive(sku: sku, location: 1, quantity: 10) }
+            if snapshotFirst { try ledger.snapshotNow() }
+            let reply = workload.reserve("ORDER-1", lines: [(3, 1, 4), (4, 1, 2), (5, 1, 1)])
+            #expect(reply.state == .held)
+            expiresAt = reply.expiresAtMilliseconds
+            try ledger.engine.defineChannel(ChannelDefinition(id: try ledger.engine.catalog.channel("web"),
+                                                              locations: [workload.location(1)]))
+            workload.receive(sku: 7, location: 1, quantity: 5)
+            try ledger.close(finalSnapshot: false)
+        }
+        let ledger = try Self.open(directory, clock: clock)
+        defer { try? ledger.close(finalSnapshot: false) }
+        #expect(ledger.recovery.recordsReplayed.reduce(0, +) > 0)
+        let workload = Workload(engine: ledger.engine)
+        #expect(workload.sellable(sku: 3, location: 1) == 6)
+        #expect(workload.sellable(sku: 7, location: 1) == 15)
+        let replay = workload.reserve("ORDER-1", lines: [(3, 1, 4), (4, 1, 2), (5, 1, 1)])
+        #expect(replay.replayed && replay.state == .held && replay.expiresAtMilliseconds == expiresAt)
+        #expect(ledger.engine.channels().count == 1)
+        // The feed resends its last event after the crash: the dedup window drops it.
+        #expect(workload.resend(sku: 7, location: 1, quantity: 5, sequence: 21).duplicateCount == 1)
+        #expect(workload.sellable(sku: 7, location: 1) == 15)
+    }
+
+    /// A reservation whose expiry passed while the engine was down is expired at start.
+    @Test func expiryWhileDownIsAppliedAtStart() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = EngineClock.manual()
+        do {
+            let ledger = try Self.open(directory, clock: clock)
+            var workload = Workload(engine: ledger.engine)
+            workload.receive(sku: 1, location: 1, quantity: 10)
+            #expect(workload.reserve("SHORT", lines: [(1, 1, 3)], ttlMilliseconds: 1000).state == .held)
+            try ledger.close(finalSnapshot: false)
+        }
+        clock.advance(byMilliseconds: 5000)
+        let ledger = try Self.open(directory, clock: clock)
+        defer { try? ledger.close(finalSnapshot: false) }
+        ledger.engine.waitUntilIdle()
+        let workload = Workload(engine: ledger.engine)
+        #expect(workload.sellable(sku: 1, location: 1) == 10)
+        #expect(ledger.engine.release(try ReservationID("SHORT")).state == .expired)
+    }
+
+    /// A clean shutdown leaves a snapshot after which the next start replays nothing.
+    @Test func finalSnapshotMeansNothingToReplay() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let ledger = try Self.open(directory)
+            var workload = Workload(engine: ledger.engine)
+            for sku in 0..<10 { workload.receive(sku: sku, location: 2, quantity: 3) }
+            try ledger.close(finalSnapshot: true)
+        }
+        let ledger = try Self.open(directory)
+        defer { try? ledger.close(finalSnapshot: false) }
+        #expect(ledger.recovery.snapshotID == 1)
+        #expect(ledger.recovery.recordsReplayed.reduce(0, +) == 0)
+        #expect(Workload(engine: ledger.engine).sellable(sku: 9, location: 2) == 3)
+    }
+
+    /// A torn tail (the last record cut short) and a flipped bit are cut, reported, and the
+    /// acknowledged records before them are kept.
+    @Test(arguments: [true, false])
+    func damagedTailIsCutAndReported(truncate: Bool) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let ledger = try Self.open(directory)
+            var workload = Workload(engine: ledger.engine)
+            workload.receive(sku: 2, location: 1, quantity: 10)
+            workload.receive(sku: 2, location: 1, quantity: 1)
+            try ledger.close(finalSnapshot: false)
+        }
+        // SKU 2 lives on shard 2, worker 0: damage the last record of stream 0.
+        let stream = JournalLayout.streamDirectory(dataDirectory: directory.path, streamIndex: 0)
+        let segment = try FileManager.default.contentsOfDirectory(atPath: stream).filter { $0.hasSuffix(".journal") }.sorted().last!
+        let path = stream + "/" + segment
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        if truncate { bytes.removeLast(3) } else { bytes[bytes.count - 20] ^= 0x10 }
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let ledger = try Self.open(directory)
+        defer { try? ledger.close(finalSnapshot: false) }
+        #expect(ledger.recovery.tailRepairs.count == 1)
+        #expect(ledger.recovery.tailRepairs.first?.streamIndex == 0)
+        #expect(Workload(engine: ledger.engine).sellable(sku: 2, location: 1) == 10)
+    }
+
+    /// A damaged newest snapshot is skipped for the one before; the journal fills the gap.
+    @Test func damagedNewestSnapshotFallsBack() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let ledger = try Self.open(directory)
+            var workload = Workload(engine: ledger.engine)
+            workload.receive(sku: 1, location: 1, quantity: 10)
+            try ledger.snapshotNow()
+            workload.receive(sku: 1, location: 1, quantity: 5)
+            let second = try ledger.snapshotNow()
+            workload.receive(sku: 1, location: 1, quantity: 1)
+            try ledger.close(finalSnapshot: false)
+            var data = try Data(contentsOf: URL(fileURLWithPath: second.path + "/data.mdb"))
+            data[data.count / 2] ^= 0xFF
+            try data.write(to: URL(fileURLWithPath: second.path + "/data.mdb"))
+        }
+        let ledger = try Self.open(directory)
+        defer { try? ledger.close(finalSnapshot: false) }
+        #expect(ledger.recovery.snapshotID == 1)
+        #expect(ledger.recovery.snapshotsSkipped.count == 1)
+        #expect(Workload(engine: ledger.engine).sellable(sku: 1, location: 1) == 16)
+    }
+
+    /// A second ledger on the same data directory is refused with a clear error.
+    @Test func secondOpenIsRefused() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let ledger = try Self.open(directory)
+        defer { try? ledger.close(finalSnapshot: false) }
+        do {
+            _ = try Self.open(directory)
+            Issue.record("a second open succeeded")
+        } catch DurabilityError.dataDirectoryLocked(let path) {
+            #expect(path == directory.path)
+        }
+    }
+
+    /// A journal write failure (ENOSPC from the second write on): writes are refused with
+    /// `notDurable`, nothing unjournaled is acknowledged, queries keep working.
+    @Test func journalWriteFailureRefusesWrites() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let failing = FailureSwitch()
+        let ledger = try Self.open(directory) { durability in
+            var operations = JournalFileOperations.system
+            let write = operations.write
+            operations.write = { descriptor, bytes throws(JournalErrno) in
+                if failing.isOn { throw JournalErrno(ENOSPC) }
+                return try write(descriptor, bytes)
+            }
+            durability.journalFileOperations = operations
+        }
+        defer { try? ledger.close(finalSnapshot: false) }
+        var workload = Workload(engine: ledger.engine)
+        #expect(workload.receive(sku: 1, location: 1, quantity: 10).durabilityFailure == nil)
+        failing.isOn = true
+        #expect(workload.receive(sku: 1, location: 1, quantity: 10).durabilityFailure != nil)
+        let reply = workload.reserve("R-1", lines: [(1, 1, 1)])
+        #expect(reply.error.map { if case .notDurable = $0 { true } else { false } } == true)
+        #expect(workload.receive(sku: 1, location: 1, quantity: 10).durabilityFailure != nil)
+        #expect(workload.sellable(sku: 1, location: 1) >= 10)
+        #expect(ledger.journalFailure != nil)
+    }
+
+    /// A snapshot that fails (map size limit far too small) is reported; the engine keeps serving.
+    @Test func snapshotFailureKeepsServing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let ledger = try Self.open(directory)
+        defer { try? ledger.close(finalSnapshot: false) }
+        var workload = Workload(engine: ledger.engine)
+        workload.receive(sku: 1, location: 1, quantity: 10)
+        // A file where the snapshots directory should be: the write fails.
+        FileManager.default.createFile(atPath: directory.path + "/snapshots", contents: Data([1]))
+        #expect(throws: DurabilityError.self) { try ledger.snapshotNow() }
+        #expect(ledger.snapshotStatistics.failed == 1)
+        workload.receive(sku: 1, location: 1, quantity: 5)
+        #expect(workload.sellable(sku: 1, location: 1) == 15)
+    }
+}
+
+final class FailureSwitch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var on = false
+    var isOn: Bool {
+        get { lock.withLock { on } }
+        set { lock.withLock { on = newValue } }
+    }
+}
