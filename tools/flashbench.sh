@@ -14,20 +14,24 @@
 #   sellout  10 x 5,000 units (50,000), buyers until the stock is gone; checks that no unit is
 #            oversold and none is left.
 # Every run starts from the same stock; each system's final stock is read back (flash-sale's own
-# check; Redis GET; psql SELECT) to count oversold units. Each run is repeated ROUNDS times and the
-# median round is reported; ratios are between medians of this same invocation.
+# check; Redis GET; psql SELECT) to count oversold units. All three servers stay up for the whole
+# invocation and each of the ROUNDS rounds runs every system's scenarios in turn (so a shared machine's
+# changing load falls on every system alike); the median round is reported, and ratios are between
+# medians of this same invocation. redis-benchmark stops after a request count, not a time: a short
+# calibration run per pipelining depth sets the count to about SECONDS of work.
 #
 # Usage: tools/flashbench.sh [--install] [SECONDS=5] [ROUNDS=3]
 #   --install   apt-get install -y redis-server postgresql when missing (nothing is installed otherwise)
 # Environment: FLASHBENCH_SCRATCH  the build directory (default .build); FLASHBENCH_NO_BUILD=1  use the
 # release binaries already there; FLASHBENCH_PORT_BASE  first of the three loopback ports used
 # (default 7431: atpd 7431, Redis 7432, PostgreSQL 7433).
-# A baseline whose server is not installed is skipped with a message. Run time: about
-# ROUNDS x (4 + 2 + 3) x (SECONDS + 2) s plus the sell-out runs and the release builds.
+# A baseline whose server is not installed is skipped with a message. Every server the script started
+# is stopped when it ends, also on an error or Ctrl-C. Run time: about ROUNDS x (4 + 2 + 3) x
+# (SECONDS + 2) s plus the sell-out runs and the release builds (3.5 minutes for 5 s x 3 rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 install=0
 positional=()
 for argument in "$@"; do
@@ -66,25 +70,23 @@ results="$work/results.jsonl"
 atpd_pid=""
 redis_pid=""
 pg_data=""
+pg_bin=""
 pg_as=()
+# Every server this script started is stopped however it ends: normally, on an error (set -e), or on
+# Ctrl-C / SIGTERM (the servers run in the background, where SIGINT does not reach them).
+stop_servers() {
+    if [[ -n "$atpd_pid" ]]; then kill "$atpd_pid" 2>/dev/null || true; wait "$atpd_pid" 2>/dev/null || true; atpd_pid=""; fi
+    if [[ -n "$redis_pid" ]]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; fi
+    if [[ -n "$pg_data" ]]; then "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true; pg_data=""; fi
+}
 cleanup() {
-    if [[ -n "$atpd_pid" ]]; then kill "$atpd_pid" 2>/dev/null || true; wait "$atpd_pid" 2>/dev/null || true; fi
-    if [[ -n "$redis_pid" ]]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
-    if [[ -n "$pg_data" ]]; then "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true; fi
+    trap - INT TERM
+    stop_servers
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# record SYSTEM MODE THROUGHPUT LATENCY_MS LATENCY_KIND OVERSOLD STOCK REMAINING NOTE
-record() {
-    python3 -c 'import json, sys
-keys = ["system", "mode", "throughput", "latency_ms", "latency_kind", "oversold", "stock", "remaining", "note"]
-values = sys.argv[1:]
-row = dict(zip(keys, values))
-for key in ["throughput", "latency_ms"]: row[key] = float(row[key])
-for key in ["oversold", "stock", "remaining"]: row[key] = int(row[key])
-print(json.dumps(row))' "$@" >>"$results"
-}
+trap 'echo "flashbench: interrupted; stopping the servers" >&2; exit 130' INT
+trap 'echo "flashbench: terminated; stopping the servers" >&2; exit 143' TERM
 
 if [[ $install -eq 1 ]]; then
     missing=()
@@ -112,9 +114,20 @@ echo "== host: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(
 echo "== scenario: $skus hot SKUs, buyers ask 1..$max_units units; hot: $hot_stock units each, ${seconds}s runs; sellout: $sellout_stock units each; median of $rounds rounds"
 
 # ---------------------------------------------------------------- atpd
-wait_for_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+port_is_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for_port() { for _ in $(seq 100); do port_is_open "$1" && return 0; sleep 0.1; done; return 1; }
+# require_free_port PORT WHAT: a server of someone else's on our port would be measured instead of ours.
+require_free_port() {
+    if port_is_open "$1"; then
+        echo "flashbench: port $1 (for $2) is already in use; choose other ports with FLASHBENCH_PORT_BASE" >&2
+        exit 2
+    fi
+}
+require_free_port "$atpd_port" atpd
+require_free_port "$redis_port" redis-server
 
-"$bin/atpd" --demo --port "$atpd_port" >"$work/atpd.log" 2>&1 &
+# --metrics-port 0: a free port for the metrics listener, not --demo's fixed 9411 (another atpd may hold it).
+"$bin/atpd" --demo --port "$atpd_port" --metrics-port 0 --log-level warning >"$work/atpd.log" 2>&1 &
 atpd_pid=$!
 wait_for_port "$atpd_port" || { echo "flashbench: atpd did not start:"; cat "$work/atpd.log"; exit 2; }
 
@@ -133,20 +146,21 @@ c = s["check"]
 print(json.dumps({"system": "atpd", "mode": sys.argv[2], "throughput": s["reservationsPerSecond"],
                   "latency_ms": s["latencyMicroseconds"]["p99"] / 1000, "latency_kind": "p99",
                   "oversold": c["oversoldUnits"], "stock": c["stockUnits"], "remaining": c["remainingUnits"],
+                  "granted": c["grantedUnits"],
                   "note": "check " + ("passed" if s["checkPassed"] else "FAILED") + f', {s["errors"]} errors'}))
 EOF
 }
 
 echo "== atpd --demo (release) driven by flash-sale"
-for _ in $(seq "$rounds"); do
+# atpd_round: one round of every atpd scenario.
+atpd_round() {
     atpd_run "256 conn, depth 1" --connections $connections --depth 1 --stock-per-sku $hot_stock --seconds "$seconds"
     atpd_run "256 conn, depth 16" --connections $connections --depth $depth_pipelined --stock-per-sku $hot_stock --seconds "$seconds"
     atpd_run "1000 conn, depth 1" --connections $connections_many --depth 1 --stock-per-sku $hot_stock --seconds "$seconds"
     atpd_run "1000 conn, open ${open_rate}/s" --connections $connections_many --depth 1 --stock-per-sku $hot_stock \
         --rate $open_rate --seconds "$seconds"
     atpd_run "sellout, 1000 conn" --connections $connections_many --depth 1 --stock-per-sku $sellout_stock --until-sold-out --seconds 60
-done
-kill "$atpd_pid"; wait "$atpd_pid" 2>/dev/null || true; atpd_pid=""
+}
 
 # ---------------------------------------------------------------- Redis
 reserve_lua='local units = tonumber(ARGV[1]) % 5 + 1
@@ -157,6 +171,22 @@ if stock >= units then
 end
 return 0'
 redis_keys() { for i in $(seq 0 $((skus - 1))); do printf 'stock:%012d ' "$i"; done; }
+
+# redis_requests PIPELINE: how many requests make about SECONDS of redis-benchmark at this pipelining
+# depth (redis-benchmark stops after a request count, not a time): a short calibration run, once per
+# depth, at this machine's current speed. Bounded to 10,000..50,000,000.
+redis_requests() {
+    local pipeline=$1 key
+    for key in $(redis_keys); do redis-cli -p "$redis_port" SET "$key" $hot_stock >/dev/null; done
+    redis-benchmark -p "$redis_port" -c $connections -n $((20000 * pipeline)) -r $skus -P "$pipeline" --csv \
+        EVALSHA "$sha" 1 'stock:__rand_int__' '__rand_int__' >"$work/redis-calibration.csv" 2>"$work/redis.err" \
+        || { echo "flashbench: redis-benchmark failed:" >&2; cat "$work/redis.err" >&2; exit 2; }
+    python3 - "$work/redis-calibration.csv" "$seconds" <<'EOF'
+import csv, sys
+rps = float(list(csv.DictReader(open(sys.argv[1])))[-1]["rps"])
+print(max(10000, min(50000000, int(rps * float(sys.argv[2])))))
+EOF
+}
 
 # redis_run MODE STOCK REQUESTS PIPELINE
 redis_run() {
@@ -179,6 +209,7 @@ oversold = sum(-value for value in remaining if value < 0)
 print(json.dumps({"system": "Redis", "mode": sys.argv[2], "throughput": float(row["rps"]),
                   "latency_ms": float(row["p99_latency_ms"]), "latency_kind": "p99",
                   "oversold": oversold, "stock": stock * skus, "remaining": sum(max(0, v) for v in remaining),
+                  "granted": stock * skus - sum(remaining),
                   "note": f"granted {stock * skus - sum(remaining):,} units (stock - remaining)"}))
 EOF
 }
@@ -188,14 +219,19 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null &
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
     redis_pid=$!
     for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 || { echo "flashbench: redis-server did not start:"; cat "$work/redis.log"; exit 2; }
     sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$reserve_lua")
-    for _ in $(seq "$rounds"); do
-        redis_run "256 conn, -P 1" $hot_stock $((seconds * 90000)) 1
-        redis_run "256 conn, -P 16" $hot_stock $((seconds * 400000)) 16
+    [[ "$sha" =~ ^[0-9a-f]{40}$ ]] || { echo "flashbench: SCRIPT LOAD answered '$sha'"; cat "$work/redis.log"; exit 2; }
+    requests_unpipelined=$(redis_requests 1)
+    requests_pipelined=$(redis_requests $depth_pipelined)
+    echo "   requests per run (about ${seconds}s each, from a calibration run): -P 1 $requests_unpipelined, -P $depth_pipelined $requests_pipelined"
+    redis_round() {
+        redis_run "256 conn, -P 1" $hot_stock "$requests_unpipelined" 1
+        redis_run "256 conn, -P 16" $hot_stock "$requests_pipelined" $depth_pipelined
         redis_run "sellout, 256 conn, -P 1" $sellout_stock 100000 1
-    done
-    kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
+    }
 else
+    redis_round() { :; }
     echo "== Redis: skipped (redis-server, redis-benchmark or redis-cli not installed; tools/flashbench.sh --install adds them)"
 fi
 
@@ -246,21 +282,31 @@ stock, skus = int(sys.argv[4]), int(sys.argv[6])
 remaining = [int(value) for value in sys.argv[5].split()]
 print(json.dumps({"system": "PostgreSQL", "mode": sys.argv[3], "throughput": tps, "latency_ms": p99, "latency_kind": "p99",
                   "oversold": sum(-v for v in remaining if v < 0), "stock": stock * skus,
-                  "remaining": sum(max(0, v) for v in remaining),
+                  "remaining": sum(max(0, v) for v in remaining), "granted": stock * skus - sum(remaining),
                   "note": f"granted {stock * skus - sum(remaining):,} units (stock - remaining)"}))
 EOF
     }
-    for _ in $(seq "$rounds"); do
+    pg_round() {
         pg_run "16 clients" $hot_stock 16 -T "$seconds"
         pg_run "64 clients" $hot_stock 64 -T "$seconds"
         pg_run "256 clients" $hot_stock 256 -T "$seconds"
         pg_run "sellout, 64 clients" $sellout_stock 64 -t 500
-    done
-    "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
-    pg_data=""
+    }
 else
     echo "== PostgreSQL: skipped (no /usr/lib/postgresql/*/bin/postgres, pgbench or psql, or running as root without a postgres user; tools/flashbench.sh --install adds the package)"
+    pg_round() { :; }
 fi
+
+# ---------------------------------------------------------------- the rounds
+# Every server is up; each round runs every system's scenarios one after the other, so that a change in
+# the load of a shared machine touches every system's rounds alike rather than one system's.
+for round in $(seq "$rounds"); do
+    echo "   round $round of $rounds: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    atpd_round
+    redis_round
+    pg_round
+done
+stop_servers
 
 # ---------------------------------------------------------------- the table
 python3 - "$results" <<'EOF'
@@ -277,7 +323,7 @@ medians = {key: median_row(runs) for key, runs in groups.items()}
 counterpart = {"256 conn, -P 1": "256 conn, depth 1", "256 conn, -P 16": "256 conn, depth 16"}
 best_pg = max((m["throughput"] for (s, mode), m in medians.items() if s == "PostgreSQL" and "sellout" not in mode), default=None)
 print()
-print(f'{"system":<11} {"mode":<24} {"reservations/s":>15} {"p99 ms":>8} {"oversold":>9} {"left":>7} {"atpd ×":>8}  rounds (reservations/s)')
+print(f'{"system":<11} {"mode":<24} {"reservations/s":>15} {"p99 ms":>8} {"stock":>12} {"granted":>12} {"oversold":>9} {"left":>12} {"atpd ×":>7}  rounds (reservations/s)')
 for (system, mode), m in medians.items():
     ratio = ""
     if system == "Redis" and counterpart.get(mode) in [k[1] for k in medians if k[0] == "atpd"]:
@@ -286,11 +332,13 @@ for (system, mode), m in medians.items():
         ratio = f'{medians[("atpd", "256 conn, depth 1")]["throughput"] / m["throughput"]:.1f}'
     oversold = max(r["oversold"] for r in groups[(system, mode)])
     all_rounds = ", ".join(f'{r["throughput"]:,.0f}' for r in groups[(system, mode)])
-    print(f'{system:<11} {mode:<24} {m["throughput"]:>15,.0f} {m["latency_ms"]:>8.2f} {oversold:>9,} {m["remaining"]:>7,} {ratio:>8}  {all_rounds}')
+    print(f'{system:<11} {mode:<24} {m["throughput"]:>15,.0f} {m["latency_ms"]:>8.2f} {m["stock"]:>12,} {m["granted"]:>12,} {oversold:>9,} {m["remaining"]:>12,} {ratio:>7}  {all_rounds}')
 print()
 print("reservations/s: answered reservations (granted or refused) per second, median round. p99: the median round's")
 print("99th percentile reservation latency (atpd: flash-sale's HDR histogram; Redis: redis-benchmark's; PostgreSQL:")
-print("pgbench's per-transaction log). oversold: the worst round's units granted beyond the stock, from each system's")
+print("pgbench's per-transaction log). stock: units on sale at the start of every round. granted: units sold in the")
+print("median round (atpd: summed from the replies, and checked against the server's read-back; Redis, PostgreSQL:")
+print("stock - final stock, read back). oversold: the worst round's units granted beyond the stock, from each system's")
 print("final stock. left: units still sellable at the end of the median round (0 expected after a sell-out).")
 print("atpd ×: atpd's median throughput over the baseline's (Redis -P 1 vs atpd depth 1, -P 16 vs depth 16,")
 print("PostgreSQL vs atpd 256 conn depth 1). Sell-out runs are about the accounts: their rate includes the tail of")
@@ -314,3 +362,4 @@ print(f"   oversold units over every run of every system == 0: {total_oversold}"
 failed = [r for r in rows if r["system"] == "atpd" and "FAILED" in r["note"]]
 if failed: print(f"   atpd runs whose check FAILED: {len(failed)}")
 EOF
+echo "== host at the end: load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"

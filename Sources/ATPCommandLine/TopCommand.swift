@@ -4,7 +4,8 @@ import ArgumentParser
 
 /// `atp top`: a live view of the server over the `stats` opcode, one frame per interval: events,
 /// queries and reservations per second (from counter deltas), the query p99 over the interval
-/// (from the server's latency buckets), inbox depth, connections and requests in flight.
+/// (from the server's latency buckets), inbox depth, connections, requests in flight and, when the
+/// server keeps snapshots, the snapshot age.
 /// Ctrl-C exits; `--once` prints one frame (two readings an interval apart) and exits.
 public struct TopCommand: ATPSubcommand {
     /// Name and help.
@@ -91,6 +92,9 @@ struct TopFrame: Sendable, Equatable {
     var reservationsHeld: Int64
     var cells: Int64
     var cellsShort: Int64
+    /// Seconds since the last snapshot finished: the statistic `snapshot.ageSeconds`, which a server
+    /// with a data directory reports; nil when the server keeps no snapshots.
+    var snapshotAgeSeconds: Int64?
 
     init(from old: TopSample, to new: TopSample) {
         let elapsed = new.at - old.at
@@ -114,6 +118,7 @@ struct TopFrame: Sendable, Equatable {
         reservationsHeld = new["reservations.held"]
         cells = new["cells.count"]
         cellsShort = new["cells.short"]
+        snapshotAgeSeconds = new.values["snapshot.ageSeconds"]
     }
 
     /// The 99th percentile from the growth of the cumulative `server.queryLatency.le.<µs>` buckets.
@@ -149,6 +154,7 @@ struct TopFrame: Sendable, Equatable {
             ("reservationsHeld", JSONValue.number(reservationsHeld)),
             ("cells", JSONValue.number(cells)),
             ("cellsShort", JSONValue.number(cellsShort)),
+            ("snapshotAgeSeconds", snapshotAgeSeconds.map { JSONValue.number($0) } ?? .null),
         ])
     }
 
@@ -173,6 +179,7 @@ struct TopFrame: Sendable, Equatable {
         table.add(["in flight", "\(requestsInFlight)"])
         table.add(["reservations held", "\(reservationsHeld)"])
         table.add(["cells (short)", "\(cells) (\(cellsShort))"])
+        table.add(["snapshot age", snapshotAgeSeconds.map { "\($0) s" } ?? "- (no snapshots)"])
         let header = "atp top \(endpoint): every \(Int((seconds * 1000).rounded())) ms (Ctrl-C exits)"
         return [header] + table.renderedLines()
     }

@@ -1,18 +1,28 @@
 import ATPLedger
 import ATPServer
+import Foundation
 
 /// The values atpd's flags may give; nil where a flag was not given.
 public struct ATPDOptions: Sendable, Equatable {
     /// `--config`: the JSON configuration file.
     public var configFile: String? = nil
+    /// `--host`: `host`.
     public var host: String? = nil
+    /// `--port`: `port`.
     public var port: Int? = nil
+    /// `--shards`: `ledger.shardCount`.
     public var shardCount: Int? = nil
+    /// `--workers`: `ledger.workerCount`.
     public var workerCount: Int? = nil
+    /// `--io-threads`: `ioThreads`.
     public var ioThreads: Int? = nil
+    /// `--metrics-host`: `metricsHost`.
     public var metricsHost: String? = nil
+    /// `--metrics-port`: `metricsPort`.
     public var metricsPort: Int? = nil
+    /// `--log-level`: `logLevel`.
     public var logLevel: String? = nil
+    /// `--tokens-file`: `tokensFile`.
     public var tokensFile: String? = nil
     /// `--demo`: the demo catalogue, demo tokens when none are configured, metrics on 9411.
     public var demo = false
@@ -23,7 +33,9 @@ public struct ATPDOptions: Sendable, Equatable {
 
 /// The configuration in force and where its tokens came from.
 public struct ResolvedConfiguration: Sendable, Equatable {
+    /// The effective configuration, checked.
     public var configuration: ServerConfiguration
+    /// Where `configuration.tokens` came from (printed by `--print-config` and at start).
     public var tokenOrigin: ServerConfiguration.TokenOrigin
 }
 
@@ -33,8 +45,8 @@ public enum ConfigurationResolver {
     /// The metrics port `--demo` uses when none is configured.
     public static let demoMetricsPort = 9411
 
-    /// Resolves the effective configuration. Throws `ConfigurationError` naming the key (or flag's
-    /// key), the value and the reason for the first bad value.
+    /// Resolves the effective configuration. Throws `ConfigurationError` naming the key, the value
+    /// and the reason for the first bad value; when a flag set the value, the reason names the flag.
     public static func resolve(_ options: ATPDOptions, environment: [String: String],
                                coreCount: Int = systemCoreCount()) throws(ConfigurationError) -> ResolvedConfiguration {
         var configuration = try options.configFile.map { path throws(ConfigurationError) in
@@ -46,7 +58,7 @@ public enum ConfigurationResolver {
         if let ioThreads = options.ioThreads { configuration.ioThreads = ioThreads }
         if let workers = options.workerCount {
             configuration.ledger.workerCount = workers
-        } else if options.configFile == nil {
+        } else if !(options.configFile.map(fileSetsWorkerCount) ?? false) {
             // Leave the I/O threads a core: on a 2-core machine, 1 worker + 1 event loop.
             configuration.ledger.workerCount = max(1, min(configuration.ledger.shardCount,
                                                           coreCount - configuration.ioThreads))
@@ -56,12 +68,41 @@ public enum ConfigurationResolver {
         if options.demo && configuration.metricsPort == nil { configuration.metricsPort = demoMetricsPort }
         if let level = options.logLevel { configuration.logLevel = level }
         if let path = options.tokensFile { configuration.tokensFile = path }
-        var origin = try configuration.loadTokens(environment: environment)
-        if configuration.tokens.isEmpty && (options.demo || options.configFile == nil) {
-            configuration.tokens = ServerConfiguration.demoTokens
-            origin = .demo
+        do {
+            var origin = try configuration.loadTokens(environment: environment)
+            if configuration.tokens.isEmpty && (options.demo || options.configFile == nil) {
+                configuration.tokens = ServerConfiguration.demoTokens
+                origin = .demo
+            }
+            try configuration.validate()
+            return ResolvedConfiguration(configuration: configuration, tokenOrigin: origin)
+        } catch {
+            guard let flag = options.flag(setting: error.key) else { throw error }
+            throw ConfigurationError(key: error.key, value: error.value, reason: error.reason + " (set by \(flag))")
         }
-        try configuration.validate()
-        return ResolvedConfiguration(configuration: configuration, tokenOrigin: origin)
+    }
+
+    /// Whether the configuration file gives `ledger.workerCount` itself (it was read and checked
+    /// already, so anything unreadable here counts as "no").
+    private static func fileSetsWorkerCount(_ path: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let ledger = root["ledger"] as? [String: Any] else { return false }
+        return ledger["workerCount"] != nil
+    }
+}
+
+extension ATPDOptions {
+    /// The flag that set the configuration key `key` in these options, or nil (the value came
+    /// from the file or a default).
+    func flag(setting key: String) -> String? {
+        let flags: [(key: String, given: Bool, flag: String)] = [
+            ("host", host != nil, "--host"), ("port", port != nil, "--port"),
+            ("ledger.shardCount", shardCount != nil, "--shards"), ("ledger.workerCount", workerCount != nil, "--workers"),
+            ("ioThreads", ioThreads != nil, "--io-threads"), ("metricsHost", metricsHost != nil, "--metrics-host"),
+            ("metricsPort", metricsPort != nil, "--metrics-port"), ("logLevel", logLevel != nil, "--log-level"),
+            ("tokensFile", tokensFile != nil, "--tokens-file"),
+        ]
+        return flags.first { $0.key == key && $0.given }?.flag
     }
 }

@@ -45,7 +45,12 @@ extension ServerConfiguration {
         if let path = try reader.string("tokensFile") { tokensFile = path }
         if var ledger = try reader.object("ledger") {
             if let v = try ledger.int("shardCount") { self.ledger.shardCount = v }
-            if let v = try ledger.int("workerCount") { self.ledger.workerCount = v }
+            if let v = try ledger.int("workerCount") {
+                self.ledger.workerCount = v
+            } else {
+                // The default (the machine's cores) is documented as at most shardCount.
+                self.ledger.workerCount = min(self.ledger.workerCount, self.ledger.shardCount)
+            }
             if let v = try ledger.int("inboxCapacityRequests") { self.ledger.inboxCapacityRequests = v }
             if let v = try ledger.int("internalRingCapacityMessages") { self.ledger.internalRingCapacityMessages = v }
             if let v = try ledger.int("workerSpinIterations") { self.ledger.workerSpinIterations = v }
@@ -117,7 +122,10 @@ private struct KeyReader {
     mutating func int(_ key: String) throws(ConfigurationError) -> Int? {
         guard let value = object[key] else { return nil }
         used.insert(key)
-        guard !(value is Bool), let number = value as? NSNumber, number.doubleValue == Double(number.int64Value) else {
+        // JSON `true`/`false` are NSNumbers of type "c"; `value is Bool` cannot tell them apart:
+        // on Linux it holds for the numbers 0 and 1 too.
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
+              number.doubleValue == Double(number.int64Value) else {
             throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be a whole number")
         }
         return number.intValue

@@ -55,6 +55,79 @@ import Testing
         #expect(error.description.contains(key))
     }
 
+    @Test(arguments: [
+        (#"{"port": true}"#, "port"),
+        (#"{"port": 7411.5}"#, "port"),
+        (#"{"ledger": 5}"#, "ledger"),
+        (#"{"tokens": [{"name": "a", "roles": ["query"]}]}"#, "tokens[0].token"),
+        (#"{"ledger": {"inboxCapacityRequests": 1000}}"#, "ledger.inboxCapacityRequests"),
+        (#"{"ledger": {"quantityMax": 0}}"#, "ledger.quantityMax"),
+        (#"{"limits": {"connectionsMax": 0}}"#, "limits.connectionsMax"),
+        (#"{"outboundBytesHighWaterMark": 100}"#, "outboundBytesHighWaterMark"),
+        (#"{"shutdownGraceMilliseconds": -1}"#, "shutdownGraceMilliseconds"),
+        (#"{"metricsHost": ""}"#, "metricsHost"),
+        ("[1, 2]", "(file)"),
+        ("{not json", "(file)"),
+    ])
+    func aBadValueOfAnyTypeIsRefusedWithItsKey(file: String, key: String) throws {
+        let error = try #require(try Self.refusal(file: file))
+        #expect(error.key == key)
+        #expect(!error.reason.isEmpty)
+    }
+
+    /// 0 and 1 are numbers, not booleans (Foundation on Linux bridges them to `Bool` too), and a
+    /// file that leaves `ledger.workerCount` out gets the same default as no file at all.
+    @Test func zeroAndOneAreNumbersAndWorkersDefaultWithinTheShards() throws {
+        var options = ATPDOptions()
+        options.configFile = try Self.file(#"{"port": 0, "ioThreads": 1, "ledger": {"shardCount": 1}}"#)
+        defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+        let resolved = try ConfigurationResolver.resolve(options, environment: [:], coreCount: 8).configuration
+        #expect(resolved.port == 0 && resolved.ioThreads == 1 && resolved.ledger.shardCount == 1)
+        #expect(resolved.ledger.workerCount == 1)
+        let alone = try ServerConfiguration(jsonFile: options.configFile!)
+        #expect(alone.ledger.workerCount == 1)
+
+        let wide = try Self.file(#"{"ledger": {"shardCount": 64}}"#)
+        defer { try? FileManager.default.removeItem(atPath: wide) }
+        options.configFile = wide
+        #expect(try ConfigurationResolver.resolve(options, environment: [:], coreCount: 8)
+            .configuration.ledger.workerCount == 7)  // the cores less the one I/O thread
+        let explicit = try Self.file(#"{"ledger": {"workerCount": 8}}"#)
+        defer { try? FileManager.default.removeItem(atPath: explicit) }
+        options.configFile = explicit
+        #expect(try ConfigurationResolver.resolve(options, environment: [:], coreCount: 2)
+            .configuration.ledger.workerCount == 8)
+    }
+
+    @Test(arguments: [
+        ("--port", "port", "70000"), ("--shards", "ledger.shardCount", "48"), ("--workers", "ledger.workerCount", "0"),
+        ("--io-threads", "ioThreads", "0"), ("--metrics-port", "metricsPort", "-1"), ("--log-level", "logLevel", "loud"),
+        ("--host", "host", ""), ("--metrics-host", "metricsHost", ""),
+        ("--tokens-file", "tokensFile", "/nonexistent/atp-tokens"),
+    ])
+    func aBadFlagIsRefusedWithItsKeyValueAndFlag(flag: String, key: String, value: String) throws {
+        var options = ATPDOptions()
+        switch flag {
+        case "--port": options.port = Int(value)
+        case "--shards": options.shardCount = Int(value)
+        case "--workers": options.workerCount = Int(value)
+        case "--io-threads": options.ioThreads = Int(value)
+        case "--metrics-port": options.metricsPort = Int(value)
+        case "--log-level": options.logLevel = value
+        case "--host": options.host = value
+        case "--metrics-host": options.metricsHost = value
+        default: options.tokensFile = value
+        }
+        do {
+            _ = try ConfigurationResolver.resolve(options, environment: [:])
+            Issue.record("\(flag) \(value) was accepted")
+        } catch {
+            #expect(error.key == key)
+            #expect(error.value == value)
+            #expect(error.reason.hasSuffix("(set by \(flag))"), "\(error.reason)")
+        }
+    }
+
     @Test func flagsOverrideTheFileAndAreCheckedToo() throws {
         var options = ATPDOptions()
         options.configFile = try Self.file(#"{"port": 7000, "metricsPort": 9500, "logLevel": "debug"}"#)
@@ -67,7 +140,7 @@ import Testing
         #expect(resolved.configuration.logLevel == "warning")
         #expect(resolved.configuration.describe().contains("metricsPort = 9500"))
         options.metricsPort = 65_536
-        #expect(throws: ConfigurationError(key: "metricsPort", value: "65536", reason: "must be from 0 to 65535")) {
+        #expect(throws: ConfigurationError(key: "metricsPort", value: "65536", reason: "must be from 0 to 65535 (set by --metrics-port)")) {
             _ = try ConfigurationResolver.resolve(options, environment: [:])
         }
     }

@@ -56,4 +56,35 @@ import Testing
         #expect(lines.value.count == 2)
         await ingester.close()
     }
+    /// Running on its timer, a burst of refusals of one class gives one line per interval, never
+    /// one per request, and the lines add up to the burst.
+    @Test func aBurstOfRefusalsIsOneLinePerIntervalNotOnePerRequest() async throws {
+        let fixture = try OperationsFixture()
+        let lines = Locked<[String]>([])
+        let logger = Logger(label: "atpd") { label in
+            KeyValueLogHandler(label: label, level: .info, sink: { line in lines.withLock { $0.append(line) } })
+        }
+        let refusals = RefusalLogger(metrics: fixture.server.requestMetrics, logger: logger, intervalSeconds: 1)
+        let started = ContinuousClock.now
+        refusals.start()
+        let burst = 30
+        for _ in 0..<burst {
+            await #expect(throws: (any Error).self) { _ = try await fixture.connect(token: "wrong") }
+        }
+        // The timer reports within a second; wait for its line rather than a fixed time.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while lines.value.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        refusals.stop()
+        let elapsedSeconds = Int((ContinuousClock.now - started).components.seconds)
+        let reported = lines.value
+        #expect(!reported.isEmpty)
+        #expect(reported.count <= elapsedSeconds + 2, "one line per interval at most: \(reported)")
+        var total = 0
+        for line in reported {
+            #expect(line.contains(" notice atpd: refused ") && line.contains(" frames with unauthenticated in the last 1 s"))
+            let count = line.firstMatch(of: /\ count=(\d+)/).flatMap { Int($0.1) } ?? 0
+            total += count
+        }
+        #expect(total == burst)
+    }
 }
