@@ -1,3 +1,4 @@
+import ATPLedger
 import NIOCore
 
 /// Open loop: hands buyers to the connections of one event loop at a fixed rate, round robin.
@@ -68,8 +69,10 @@ final class ArrivalPacer: @unchecked Sendable {
 
     private func tick() {
         guard !isStopped, !control.isStopping else { return }
-        let next = handOutDue(until: MonotonicClock.nanoseconds() + 1)
+        let now = monotonicNanoseconds()
+        let next = handOutDue(until: now + 1)
         guard next < deadlineNanoseconds else { return }
-        scheduled = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(next)) { [self] in tick() }
+        // A delay rather than a deadline: NIO's deadlines need not be on ATPLedger's clock.
+        scheduled = eventLoop.scheduleTask(in: .nanoseconds(Int64(next - now))) { [self] in tick() }
     }
 }

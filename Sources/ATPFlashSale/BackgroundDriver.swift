@@ -108,11 +108,12 @@ final class BackgroundDriver: @unchecked Sendable {
 
     private func tick() {
         guard !isStopping, !control.isStopping, connection.isActive else { return }
-        let now = MonotonicClock.nanoseconds()
+        let now = monotonicNanoseconds()
         sendDue(until: now + 1)
         let next = min(intended(queries, every: nanosecondsPerQuery), intended(events, every: nanosecondsPerEvent))
         guard next != .max else { return }
-        scheduled = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(max(next, now + 1000))) { [self] in tick() }
+        // A delay rather than a deadline: NIO's deadlines need not be on ATPLedger's clock.
+        scheduled = eventLoop.scheduleTask(in: .nanoseconds(Int64(max(next, now + 1000) - now))) { [self] in tick() }
     }
 
     /// Sends the queries and events meant to go out before `limit` (events in frames of at most
@@ -172,7 +173,7 @@ final class BackgroundDriver: @unchecked Sendable {
     }
 
     private func latencyMicroseconds(since intendedNanoseconds: UInt64) -> UInt64 {
-        min((MonotonicClock.nanoseconds() &- intendedNanoseconds) / 1000, BuyerTally.latencyMicrosecondsMax)
+        min((monotonicNanoseconds() &- intendedNanoseconds) / 1000, BuyerTally.latencyMicrosecondsMax)
     }
 
     private func finishIfDrained() {

@@ -63,7 +63,7 @@ final class BuyerDriver: @unchecked Sendable {
         startNanoseconds = start
         deadlineNanoseconds = deadline
         guard !isOpenLoop else { return }
-        let now = MonotonicClock.nanoseconds()
+        let now = monotonicNanoseconds()
         for _ in 0..<depth { send(intendedNanoseconds: now) }
     }
 
@@ -124,7 +124,7 @@ final class BuyerDriver: @unchecked Sendable {
     private func answered(_ result: Result<Reply, ATPClientError>, skuIndex: Int, units: Int64, intendedNanoseconds: UInt64) {
         guard outstanding > 0 else { return }  // counted as lost by the drain timeout already
         outstanding -= 1
-        let now = MonotonicClock.nanoseconds()
+        let now = monotonicNanoseconds()
         switch result {
         case .success(.reservation(let reply)):
             record(reply, skuIndex: skuIndex, units: units, latencyNanoseconds: now &- intendedNanoseconds, now: now)

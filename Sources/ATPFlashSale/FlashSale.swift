@@ -1,4 +1,5 @@
 import ATPClient
+import ATPLedger
 import ATPProtocol
 import NIOCore
 import NIOPosix
@@ -55,14 +56,14 @@ public enum FlashSale {
         let sale = try await SaleParticipants.connect(configuration, catalog: catalog, control: control, loops: loops)
 
         log("sale starts: \(configuration.isOpenLoop ? "open loop" : "closed loop"), up to \(configuration.seconds) s\(configuration.untilSoldOut ? " or until sold out" : "")")
-        let startNanoseconds = MonotonicClock.nanoseconds()
+        let startNanoseconds = monotonicNanoseconds()
         let deadline = startNanoseconds + UInt64(configuration.seconds * 1e9)
         sale.start(atNanoseconds: startNanoseconds, deadlineNanoseconds: deadline)
-        while !control.isStopping && MonotonicClock.nanoseconds() < deadline {
+        while !control.isStopping && monotonicNanoseconds() < deadline {
             try? await Task.sleep(for: .milliseconds(pollMilliseconds))
         }
         let end: FlashSaleEnd = control.isStopping && control.isSoldOut ? .soldOut : .timeLimit
-        let stopNanoseconds = MonotonicClock.nanoseconds()
+        let stopNanoseconds = monotonicNanoseconds()
         log("sale stops (\(end == .soldOut ? "sold out" : "time limit")); waiting for the last replies")
         let (tally, backgroundTally) = try await sale.stop(atTimeLimit: end == .timeLimit, skuCount: catalog.skus.count)
 

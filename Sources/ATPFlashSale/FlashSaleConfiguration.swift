@@ -1,3 +1,5 @@
+import ATPLedger
+
 /// Everything a flash-sale run needs: where the server is, how many buyers, how much stock, how the
 /// buyers arrive and when the run stops. Every limit has its unit in its name and a documented
 /// default; `validate()` says which value is out of range and why.
@@ -103,7 +105,7 @@ public struct FlashSaleConfiguration: Sendable, Equatable {
 
     /// A fresh run tag: the clock in milliseconds and a random number, both in base 36.
     public static func makeRunTag() -> String {
-        let milliseconds = UInt64(max(0, MonotonicClock.wallMilliseconds()))
+        let milliseconds = UInt64(max(0, wallClockMilliseconds()))
         return String(milliseconds, radix: 36).uppercased() + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36).uppercased()
     }
 

@@ -80,13 +80,10 @@ extension FlashSaleResult {
     private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 }
 
-/// `1234567` as `1,234,567`.
+/// `1234567` as `1,234,567` (Foundation's number format in the `en_US` locale, whatever the host's
+/// locale, so reports read the same everywhere).
 func grouped<Number: BinaryInteger>(_ number: Number) -> String {
-    let digits = String(number.magnitude)
-    var result = ""
-    for (offset, character) in digits.enumerated() {
-        if offset > 0 && (digits.count - offset) % 3 == 0 { result.append(",") }
-        result.append(character)
-    }
-    return (number < 0 ? "-" : "") + result
+    number.formatted(IntegerFormatStyle<Number>(locale: groupingLocale))
 }
+
+private let groupingLocale = Locale(identifier: "en_US")

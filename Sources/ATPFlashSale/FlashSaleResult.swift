@@ -57,8 +57,11 @@ public struct FlashSaleResult: Sendable {
 public struct FlashSaleSummary: Codable, Sendable, Equatable {
     /// Latency percentiles in microseconds.
     public struct Latency: Codable, Sendable, Equatable {
+        /// The 50th, 90th, 99th and 99.9th percentiles and the largest latency, in microseconds.
         public var p50, p90, p99, p999, max: UInt64
+        /// The mean latency in microseconds.
         public var mean: Double
+        /// Latencies recorded.
         public var count: UInt64
 
         init(_ histogram: Histogram<UInt64>) {
@@ -74,28 +77,49 @@ public struct FlashSaleSummary: Codable, Sendable, Equatable {
 
     /// The background traffic.
     public struct Background: Codable, Sendable, Equatable {
+        /// Queries answered, receipts applied, and errors (as in `BackgroundTally`).
         public var queriesAnswered, eventsApplied, errors: Int
+        /// Query latency, and ingest latency per frame, from the intended send time.
         public var queryLatencyMicroseconds, ingestLatencyMicroseconds: Latency
     }
 
+    /// The system measured (always `atpd`; tools/flashbench.sh puts it beside its baselines).
     public var system = "atpd"
+    /// The run tag (names of the run's SKUs, source and reservation ids).
     public var runTag: String
+    /// `open` (fixed arrival rate) or `closed`.
     public var loop: String
+    /// Buyer connections, reservations in flight per connection at most, and hot SKUs.
     public var connections, depth, skus: Int
+    /// Units of each SKU put on sale, and the most units one buyer asks for.
     public var stockPerSKU, maxUnitsPerBuyer: Int64
+    /// Buyers arriving per second in an open loop (0: closed loop).
     public var arrivalsPerSecond: Double
+    /// Whether the run was to stop once every SKU was seen sold out.
     public var untilSoldOut: Bool
+    /// The time limit in seconds.
     public var secondsLimit: Double
+    /// Why the run stopped.
     public var end: FlashSaleEnd
+    /// From the start to the last reply, in seconds.
     public var elapsedSeconds: Double
+    /// Reservations sent, granted, refused, and failed or lost (as in `BuyerTally`).
     public var attempts, granted, refused, errors: Int
+    /// Reservations answered (granted or refused) per second of `elapsedSeconds`.
     public var reservationsPerSecond: Double
+    /// Reservation latency (from the send, or from the intended arrival in an open loop).
     public var latencyMicroseconds: Latency
+    /// Reservations answered, and granted, in each second since the start.
     public var answeredPerSecond, grantedPerSecond: [Int]
+    /// SKUs seen sold out.
     public var soldOutSKUs: Int
+    /// The oversell check with its per-SKU lines.
     public var check: OversellCheck
+    /// Whether the check passed.
     public var checkPassed: Bool
+    /// The background traffic, when there was any.
     public var background: Background?
+    /// The first few error messages.
     public var errorSamples: [String]
 
     /// The summary of `result`.

@@ -35,13 +35,15 @@ enum StockLedger {
     {
         let events = catalog.skus.enumerated().map { index, sku in
             WireEvent(kind: .receive, sku: sku, location: catalog.location, quantity: stockPerSKU,
-                      sequence: UInt64(index + 1), eventMilliseconds: MonotonicClock.wallMilliseconds())
+                      sequence: UInt64(index + 1), eventMilliseconds: wallClockMilliseconds())
         }
         var sequenceOffset = 0
         for chunk in chunks(events, size: batchItems(connection)) {
             let reply: IngestReply
             do {
-                reply = try await connection.ingest(source: catalog.source, events: chunk)
+                let answer = try await requestWhileOpen(.ingest(IngestRequest(source: catalog.source, events: chunk)), on: connection)
+                guard case .ingest(let ingested) = answer else { throw ATPClientError.unexpectedReply("\(answer)") }
+                reply = ingested
             } catch {
                 throw FlashSaleError.setupFailed("ingest of the receipts: \(error)")
             }
@@ -73,7 +75,9 @@ enum StockLedger {
         for chunk in chunks(catalog.cellQueries(), size: batchItems(connection)) {
             let reply: QueryReply
             do {
-                reply = try await connection.query(chunk, includeCells: true)
+                let answer = try await requestWhileOpen(.query(QueryRequest(options: .includeCells, queries: chunk)), on: connection)
+                guard case .query(let answered) = answer else { throw ATPClientError.unexpectedReply("\(answer)") }
+                reply = answered
             } catch {
                 throw FlashSaleError.readBackFailed("query: \(error)")
             }
@@ -90,6 +94,23 @@ enum StockLedger {
             }
         }
         return readings
+    }
+
+    /// Sends `request` and waits for its reply, failing with `ATPClientError.connectionClosed` when
+    /// the connection is already closed. The check and the write happen in one turn of the
+    /// connection's event loop: ATPClient hands a request written after the channel closed to a
+    /// pipeline without its handler, and that request would never be answered (so a server that
+    /// died during the sale would hang the read-back instead of failing it).
+    private static func requestWhileOpen(_ request: Request, on connection: ATPConnection) async throws -> Reply {
+        try await withCheckedThrowingContinuation { continuation in
+            connection.eventLoop.execute {
+                guard connection.isActive else {
+                    continuation.resume(throwing: ATPClientError.connectionClosed)
+                    return
+                }
+                connection.send(request) { continuation.resume(with: $0) }
+            }
+        }
     }
 
     private static func batchItems(_ connection: ATPConnection) -> Int {

@@ -69,21 +69,27 @@ import Testing
         configuration.arrivalsPerSecond = 1000
         configuration.seconds = 1
         configuration.backgroundQueriesPerSecond = 200
-        configuration.backgroundEventsPerSecond = 300
+        configuration.backgroundEventsPerSecond = 250
         let result = try await FlashSale.run(configuration)
 
+        // The counts are exact by construction, however busy the machine: buyer k is meant to arrive
+        // at k ms (k = 0..999), query q at 5q ms (q = 0..199), receipt r at 4r ms (r = 0..249), and
+        // at the time limit whatever was meant to arrive before it and was not sent yet (a late
+        // wake-up) is sent and answered before the run ends. Only latencies depend on the machine,
+        // and they are not asserted.
         #expect(result.end == .timeLimit)
-        // 1,000 buyers a second for one second: buyer k arrives at k ms, k = 0..999 (a loop that
-        // wakes late at the very end may miss the last few).
-        #expect((950...1000).contains(result.buyers.attempts), "\(result.buyers.attempts) buyers arrived")
+        #expect(result.buyers.attempts == 1000, "\(result.buyers.attempts) buyers arrived")
         #expect(result.buyers.errors == 0, "\(result.buyers.errorSamples)")
         #expect(result.buyers.refused == 0)
+        #expect(result.buyers.granted == 1000)
+        #expect(result.buyers.latencyMicroseconds.totalCount == 1000)
+        #expect(result.buyers.answeredPerSecond.reduce(0, +) == 1000)
         #expect(result.check.passed, "\(result.check.failures)")
         #expect(result.check.remainingUnits == 4_000_000 - result.buyers.grantedUnits)
         let background = try #require(result.background)
         #expect(background.errors == 0, "\(background.errorSamples)")
-        #expect((180...200).contains(background.queriesAnswered), "\(background.queriesAnswered) queries")
-        #expect((270...300).contains(background.eventsApplied), "\(background.eventsApplied) receipts")
+        #expect(background.queriesAnswered == 200)
+        #expect(background.eventsApplied == 250)
 
         // The receipts went to the background location, beside (not into) the stock on sale.
         let client = try await fixture.connect()
