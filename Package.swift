@@ -30,10 +30,15 @@ let package = Package(
     ],
     targets: [
         .target(name: "CATPSupport"),
+        // The worker and flusher threads' parking and start-up, shared by the ledger and the journal.
+        .target(
+            name: "ATPThreads",
+            dependencies: ["CATPSupport", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         .target(
             name: "ATPLedger",
             dependencies: [
-                "CATPSupport",
+                "CATPSupport", "ATPThreads",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -45,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "ATPJournal",
-            dependencies: [.product(name: "Atomics", package: "swift-atomics")]
+            dependencies: ["ATPThreads", .product(name: "Atomics", package: "swift-atomics")]
         ),
         .target(
             name: "ATPProtocol",

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ATPThreads
 
 /// The loop of a stream's flusher thread: writes what the appender published to the active
 /// segment (rotating at record boundaries), syncs it as the durability mode says, publishes
@@ -43,7 +44,7 @@ final class Flusher: @unchecked Sendable {
         self.segmentBytes = segmentBytes
         writtenLSN = lastLSN
         syncedLSN = lastLSN
-        lastSyncNanoseconds = journalMonotonicNanoseconds()
+        lastSyncNanoseconds = monotonicNanoseconds()
     }
 
     deinit {
@@ -127,7 +128,7 @@ final class Flusher: @unchecked Sendable {
         case .sync:
             return true
         case .interval(let milliseconds):
-            return closing || journalMonotonicNanoseconds() &- lastSyncNanoseconds >= UInt64(milliseconds) * 1_000_000
+            return closing || monotonicNanoseconds() &- lastSyncNanoseconds >= UInt64(milliseconds) * 1_000_000
         case .none:
             return closing
         }
@@ -137,7 +138,7 @@ final class Flusher: @unchecked Sendable {
         guard let file = segmentFile else { throw JournalError.closed }
         try file.synchronizeData()
         syncedLSN = writtenLSN
-        lastSyncNanoseconds = journalMonotonicNanoseconds()
+        lastSyncNanoseconds = monotonicNanoseconds()
     }
 
     /// Closes the active segment (synced unless the mode is `.none`) and starts the next one at
@@ -245,7 +246,7 @@ final class Flusher: @unchecked Sendable {
             return idleNanoseconds
         }
         let due = lastSyncNanoseconds &+ UInt64(milliseconds) * 1_000_000
-        let now = journalMonotonicNanoseconds()
+        let now = monotonicNanoseconds()
         return due > now ? min(due - now, idleNanoseconds) : 0
     }
 }

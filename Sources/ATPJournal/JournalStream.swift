@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ATPThreads
 
 /// What `JournalStream.append` did.
 public enum JournalAppendResult: Sendable, Equatable {
@@ -42,7 +43,7 @@ public final class JournalStream: @unchecked Sendable {
     public let recovery: JournalRecoveryReport
 
     private let shared: StreamShared
-    private let flusherThread: FlusherThread
+    private let flusherThread: NamedThread
     private let lockFile: JournalFile
     // Appender-owned.
     private var appendPosition: UInt64 = 0
@@ -99,10 +100,10 @@ public final class JournalStream: @unchecked Sendable {
                                   fileOperations: fileOperations, segments: segments, lastLSN: lastLSN)
         let flusher = Flusher(shared: shared, segmentFile: active.file, segmentBytes: active.bytes, lastLSN: lastLSN)
         do {
-            flusherThread = try FlusherThread(name: "atp-journal-\(streamIndex)", directory: directory) { flusher.run() }
+            flusherThread = try NamedThread(name: "atp-journal-\(streamIndex)") { flusher.run() }
         } catch {
             active.file.closeIgnoringErrors()
-            throw error
+            throw .systemCallFailed(operation: "pthread_create", path: directory, errno: error.errno)
         }
         self.directory = directory
         self.streamIndex = streamIndex

@@ -1,3 +1,4 @@
+import ATPThreads
 import Synchronization
 
 /// The state a stream's appender side (`JournalStream`) and its flusher thread share. Every field
@@ -8,7 +9,7 @@ final class StreamShared: Sendable {
     let configuration: JournalConfiguration
     let fileOperations: JournalFileOperations
     let ring: RecordRing
-    let parker = FlusherParker()
+    let parker = Parker()
 
     /// The newest LSN appended (published by the appender).
     let lastAppendedLSN: Atomic<UInt64>

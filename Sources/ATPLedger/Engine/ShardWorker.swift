@@ -1,3 +1,4 @@
+import ATPThreads
 import Atomics
 import CATPSupport
 import DequeModule
