@@ -13,6 +13,10 @@ import Synchronization
 ///
 /// Bounded: a connection may send at most `requestBytesMax` bytes (one request and its headers);
 /// more is answered 413 and the connection closed. Every response closes its connection.
+///
+/// It can start before there is anything to measure (`init(host:port:readiness:)`): `/healthz` and
+/// `/readyz` answer at once, so a recovery that takes minutes shows as "not ready" with its reason,
+/// and `/metrics` answers 503 until `attach(_:)` gives it the server's metrics.
 public final class MetricsHTTPServer: Sendable {
     /// Bytes a client may send on one connection.
     public static let requestBytesMax = 16 * 1024
@@ -26,11 +30,21 @@ public final class MetricsHTTPServer: Sendable {
     /// The bound port.
     public var port: Int? { channel.localAddress?.port }
 
-    /// Binds `host:port` and serves. Throws when the address cannot be bound.
-    public init(host: String, port: Int, metrics: ATPMetrics, readiness: ReadinessChecks) throws {
+    private let metrics: MetricsSlot
+
+    /// Binds `host:port` and serves `metrics`. Throws when the address cannot be bound.
+    public convenience init(host: String, port: Int, metrics: ATPMetrics, readiness: ReadinessChecks) throws {
+        try self.init(host: host, port: port, readiness: readiness)
+        attach(metrics)
+    }
+
+    /// Binds `host:port` and serves health and readiness; `/metrics` answers 503 until `attach(_:)`.
+    /// Throws when the address cannot be bound.
+    public init(host: String, port: Int, readiness: ReadinessChecks) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
+        let metrics = MetricsSlot()
         let routes = MetricsRoutes(metrics: metrics, readiness: readiness, threadPool: threadPool)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
@@ -52,6 +66,12 @@ public final class MetricsHTTPServer: Sendable {
         }
         self.group = group
         self.threadPool = threadPool
+        self.metrics = metrics
+    }
+
+    /// Serves `metrics` at `/metrics` from now on. Any thread.
+    public func attach(_ metrics: ATPMetrics) {
+        self.metrics.value.withLock { $0 = metrics }
     }
 
     /// Stops listening and ends the listener's threads. Blocks; call once.
@@ -62,9 +82,14 @@ public final class MetricsHTTPServer: Sendable {
     }
 }
 
+/// The metrics a listener serves, once there are some.
+final class MetricsSlot: Sendable {
+    let value = Mutex<ATPMetrics?>(nil)
+}
+
 /// What each path answers.
 struct MetricsRoutes: Sendable {
-    let metrics: ATPMetrics
+    let metrics: MetricsSlot
     let readiness: ReadinessChecks
     let threadPool: NIOThreadPool
 
@@ -85,7 +110,9 @@ struct MetricsRoutes: Sendable {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
         switch path {
         case "/metrics":
-            let metrics = self.metrics
+            guard let metrics = self.metrics.value.withLock({ $0 }) else {
+                return eventLoop.makeSucceededFuture(.text(.serviceUnavailable, "no metrics yet: atpd is starting\n"))
+            }
             return threadPool.runIfActive(eventLoop: eventLoop) {
                 Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape())
             }

@@ -8,6 +8,7 @@ import Dispatch
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -201,28 +202,15 @@ struct RunningServer: Sendable {
     static func start(_ configuration: ServerConfiguration, demo: Bool, durability: DurabilityConfiguration?,
                       logger: Logger) throws -> RunningServer {
         if durability == nil { logger.notice("no data directory: running in memory, nothing survives a restart (--data-dir)") }
-        let ledger = try durability.map { try openLedger(configuration, $0, logger: logger) }
-        let server = try ATPServer(configuration: configuration, engine: ledger?.engine)
-        // The operations side comes up before the engine is loaded and the protocol port bound, so
-        // that /healthz answers and /readyz says why it is not ready yet; a loading step (recovery)
-        // adds its condition with `readiness.add(_:_:)` and its metrics with `metrics.addCollector`.
+        // The operations side comes up first, so that /healthz answers and /readyz says why it is
+        // not ready while the ledger recovers, the demo catalogue loads and the port is bound;
+        // /metrics answers once the server exists.
         let readiness = ReadinessChecks()
-        readiness.add("listening") { server.port == nil ? "the protocol port is not bound" : nil }
-        if let ledger {
-            readiness.add("journal") { ledger.journalFailure.map { "the journal failed, writes are refused: \($0)" } }
-        }
-        let metrics = ATPMetrics(server: server, readiness: readiness)
-        if let ledger { DurabilityMetrics.register(ledger, in: metrics) }
-        MetricsSystem.bootstrap(metrics.metricsFactory())
+        let phase = StartupPhase("recovering the ledger from the data directory")
+        readiness.add("startup") { phase.reason }
         var listener: MetricsHTTPServer? = nil
         if let metricsPort = configuration.metricsPort {
-            do {
-                listener = try MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort, metrics: metrics,
-                                                 readiness: readiness)
-            } catch {
-                server.shutdown()
-                throw error
-            }
+            listener = try MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort, readiness: readiness)
             let bound = listener?.port ?? metricsPort
             logger.info("metrics and health listening", metadata: [
                 "metrics": "http://\(configuration.metricsHost):\(bound)/metrics",
@@ -230,6 +218,24 @@ struct RunningServer: Sendable {
                 "readyz": "http://\(configuration.metricsHost):\(bound)/readyz",
             ])
         }
+        let ledger: DurableLedger?
+        let server: ATPServer
+        do {
+            ledger = try durability.map { try openLedger(configuration, $0, logger: logger) }
+            phase.set("loading and binding the protocol port")
+            server = try ATPServer(configuration: configuration, engine: ledger?.engine)
+        } catch {
+            listener?.shutdown()
+            throw error
+        }
+        readiness.add("listening") { server.port == nil ? "the protocol port is not bound" : nil }
+        if let ledger {
+            readiness.add("journal") { ledger.journalFailure.map { "the journal failed, writes are refused: \($0)" } }
+        }
+        let metrics = ATPMetrics(server: server, readiness: readiness)
+        if let ledger { DurabilityMetrics.register(ledger, in: metrics) }
+        MetricsSystem.bootstrap(metrics.metricsFactory())
+        listener?.attach(metrics)
         do {
             if demo {
                 let loading = ContinuousClock.now
@@ -239,10 +245,12 @@ struct RunningServer: Sendable {
                 ])
             }
             let address = try server.start()
+            phase.set(nil)
             logger.info("listening", metadata: ["address": "\(address)"])
         } catch {
             listener?.shutdown()
             server.shutdown()
+            try? ledger?.close(finalSnapshot: false)
             throw error
         }
         let refusals = RefusalLogger(metrics: server.requestMetrics, logger: logger)
@@ -262,6 +270,18 @@ struct RunningServer: Sendable {
         refusals.stop()
         metricsListener?.shutdown()
     }
+}
+
+/// What atpd is doing before it is ready, for `/readyz` (nil once it serves).
+final class StartupPhase: Sendable {
+    private let current: Mutex<String?>
+
+    init(_ reason: String) { current = Mutex(reason) }
+
+    /// Why atpd is not ready yet, or nil when it is.
+    var reason: String? { current.withLock { $0 } }
+
+    func set(_ reason: String?) { current.withLock { $0 = reason } }
 }
 
 final class SignalCount: @unchecked Sendable {

@@ -32,6 +32,33 @@ import Testing
         #expect(try fixture.scrape().value("atp_ready") == 1)
     }
 
+    /// The listener comes up before the engine is recovered: alive, not ready with the reason, no
+    /// metrics; once the metrics are attached and the recovery check holds, ready with metrics.
+    @Test func aListenerStartedBeforeRecoveryIsAliveButNotReady() throws {
+        let readiness = ReadinessChecks()
+        let recovered = Flag()
+        readiness.add("recovery") { recovered.isSet ? nil : "replaying the journal" }
+        let early = try MetricsHTTPServer(host: "127.0.0.1", port: 0, readiness: readiness)
+        defer { early.shutdown() }
+        let port = try #require(early.port)
+        func get(_ path: String) throws -> HTTPAnswer {
+            try HTTPAnswer.exchange(port: port, request: "GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+        }
+        #expect(try get("/healthz").status == 200)
+        let notReady = try get("/readyz")
+        #expect(notReady.status == 503)
+        #expect(notReady.body == "not ready\nrecovery: replaying the journal\n")
+        #expect(try get("/metrics").status == 503)
+
+        let fixture = try OperationsFixture()  // the recovered engine and its server
+        early.attach(fixture.metrics)
+        recovered.set()
+        #expect(try get("/readyz").status == 200)
+        let metrics = try get("/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("# TYPE atp_cells gauge"))
+    }
+
     @Test func otherPathsMethodsAndOversizedRequestsAreRefused() throws {
         let fixture = try OperationsFixture()
         #expect(try fixture.get("/").status == 404)
