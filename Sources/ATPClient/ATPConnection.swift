@@ -51,15 +51,29 @@ public final class ATPConnection: Sendable {
 
     /// Sends a request; `completion` runs once on the connection's event loop.
     public func send(_ request: Request, completion: @escaping @Sendable (Result<Reply, ATPClientError>) -> Void) {
-        channel.writeAndFlush(OutboundRequest(request: request, completion: completion), promise: nil)
+        channel.writeAndFlush(OutboundRequest(request: request, completion: completion),
+                              promise: Self.handOver(completion, on: channel.eventLoop))
     }
 
     /// Sends several requests with one flush; each completion runs once on the event loop.
     public func send(_ requests: [(Request, @Sendable (Result<Reply, ATPClientError>) -> Void)]) {
         for (request, completion) in requests {
-            channel.write(OutboundRequest(request: request, completion: completion), promise: nil)
+            channel.write(OutboundRequest(request: request, completion: completion),
+                          promise: Self.handOver(completion, on: channel.eventLoop))
         }
         channel.flush()
+    }
+
+    /// The promise of a request's hand-over to the connection's handler. The handler succeeds it as
+    /// soon as it owns the request (from then on it answers the completion, with an error if the
+    /// connection fails). A channel that has closed no longer has the handler in its pipeline, so
+    /// the write fails before reaching it: the completion then gets `.connectionClosed` here, instead
+    /// of never running.
+    private static func handOver(_ completion: @escaping @Sendable (Result<Reply, ATPClientError>) -> Void,
+                                 on eventLoop: EventLoop) -> EventLoopPromise<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { _ in completion(.failure(.connectionClosed)) }
+        return promise
     }
 
     /// Sends a request and waits for its reply. Throws `ATPClientError`.

@@ -38,7 +38,9 @@ final class ClientHandler: ChannelDuplexHandler {
         pending[id] = (outbound.request.opcode, outbound.completion)
         var buffer = context.channel.allocator.buffer(capacity: 64)
         outbound.request.encode(requestID: id, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        // The request is ours now: a failed write fails the connection, and `failAll` answers it.
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        promise?.succeed()
         hasUnflushedWrites = true
     }
 
