@@ -174,11 +174,13 @@ redis_keys() { for i in $(seq 0 $((skus - 1))); do printf 'stock:%012d ' "$i"; d
 
 # redis_requests PIPELINE: how many requests make about SECONDS of redis-benchmark at this pipelining
 # depth (redis-benchmark stops after a request count, not a time): a short calibration run, once per
-# depth, at this machine's current speed. Bounded to 10,000..50,000,000.
+# depth, at this machine's current speed (60,000 requests, or 20,000 x depth: long enough, a second or
+# two, that connecting the 256 clients does not dominate). Bounded to 10,000..50,000,000.
 redis_requests() {
     local pipeline=$1 key
+    local calibration=$((20000 * pipeline > 60000 ? 20000 * pipeline : 60000))
     for key in $(redis_keys); do redis-cli -p "$redis_port" SET "$key" $hot_stock >/dev/null; done
-    redis-benchmark -p "$redis_port" -c $connections -n $((20000 * pipeline)) -r $skus -P "$pipeline" --csv \
+    redis-benchmark -p "$redis_port" -c $connections -n $calibration -r $skus -P "$pipeline" --csv \
         EVALSHA "$sha" 1 'stock:__rand_int__' '__rand_int__' >"$work/redis-calibration.csv" 2>"$work/redis.err" \
         || { echo "flashbench: redis-benchmark failed:" >&2; cat "$work/redis.err" >&2; exit 2; }
     python3 - "$work/redis-calibration.csv" "$seconds" <<'EOF'
