@@ -178,10 +178,12 @@ let package = Package(
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),
         .testTarget(name: "ATPJournalTests", dependencies: ["ATPJournal"]),
         .testTarget(name: "ATPLedgerModelTests", dependencies: ["ATPLedger"]),
+        // What the end-to-end suites share: the standard test server and a lock box for callbacks.
+        .target(name: "ATPTestSupport", dependencies: ["ATPServer", "ATPLedger"], path: "Tests/ATPTestSupport"),
         .testTarget(
             name: "ATPServerTests",
             dependencies: [
-                "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine", "ATPFlashSale",
+                "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine", "ATPFlashSale", "ATPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -190,6 +192,7 @@ let package = Package(
             name: "ATPOperationsTests",
             dependencies: [
                 "ATPOperations", "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine",
+                "ATPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import ATPOperations
 import Testing
+import ATPTestSupport
 
 /// /healthz, /readyz and everything else the listener answers, over a real socket.
 @Suite struct HealthEndpointTests {

@@ -5,6 +5,7 @@ import ATPServer
 import Foundation
 import Logging
 import Testing
+import ATPTestSupport
 
 /// The key=value log lines and the rate-limited reports of refused requests.
 @Suite struct LoggingTests {

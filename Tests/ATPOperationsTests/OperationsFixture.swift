@@ -3,6 +3,7 @@ import ATPLedger
 import ATPOperations
 import ATPProtocol
 import ATPServer
+import ATPTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,17 +22,7 @@ final class OperationsFixture: @unchecked Sendable {
     let metricsPort: Int
 
     init(configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.ledger.shardCount = 8
-        configuration.ledger.workerCount = 2
-        configuration.ledger.workerSpinIterations = 100
-        configuration.tokens = ServerConfiguration.demoTokens
-        configure(&configuration)
-        let engine = try Engine(configuration: configuration.ledger, clock: .manual())
-        server = try ATPServer(configuration: configuration, engine: engine)
-        try server.start()
-        port = server.port!
+        (server, port) = try TestServer.start(configure: configure)
         let server = self.server
         readiness.add("listening") { server.port == nil ? "the protocol port is not bound" : nil }
         metrics = ATPMetrics(server: server, readiness: readiness)

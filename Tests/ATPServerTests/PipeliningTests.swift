@@ -4,6 +4,7 @@ import ATPProtocol
 import NIOCore
 import Synchronization
 import Testing
+import ATPTestSupport
 
 /// Many requests in flight on one connection: every request gets exactly one reply, matched by its
 /// request id, and replies may overtake each other (docs/PROTOCOL.md §2, "Pipelining").

@@ -2,6 +2,7 @@ import ATPClient
 import ATPLedger
 import ATPProtocol
 import ATPServer
+import ATPTestSupport
 import Synchronization
 
 /// A real atpd on a free loopback port with a manual clock, and helpers to talk to it.
@@ -10,17 +11,7 @@ final class ServerFixture: @unchecked Sendable {
     let port: Int
 
     init(configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.ledger.shardCount = 8
-        configuration.ledger.workerCount = 2
-        configuration.ledger.workerSpinIterations = 100
-        configuration.tokens = ServerConfiguration.demoTokens
-        configure(&configuration)
-        let engine = try Engine(configuration: configuration.ledger, clock: .manual())
-        server = try ATPServer(configuration: configuration, engine: engine)
-        try server.start()
-        port = server.port!
+        (server, port) = try TestServer.start(configure: configure)
     }
 
     deinit { server.shutdown() }
@@ -87,19 +78,6 @@ func eventually(seconds: Double = 10, _ body: () async throws -> Bool) async thr
         try await Task.sleep(for: .milliseconds(10))
     }
     return try await body()
-}
-
-/// A value behind a lock that escaping callbacks can share (a `Mutex` cannot be captured).
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
-        mutex.withLock { body(&$0) }
-    }
-
-    var value: Value { withLock { $0 } }
 }
 
 extension ATPConnection {
