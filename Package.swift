@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "ATPCommandLine",
             dependencies: [
-                "ATPClient", "ATPProtocol", "ATPLedger", "ATPReconcile",
+                "ATPClient", "ATPProtocol", "ATPLedger", "ATPReconcile", "ATPSnapshot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -168,11 +168,15 @@ let package = Package(
             dependencies: ["ATPReconcile", "ATPSnapshot", "ATPLedger", "ATPCommandLine", "ATPProtocol"]
         ),
         // Durability glue: journal streams per worker, snapshots, recovery, data directory lock.
-        .target(name: "ATPDurability", dependencies: ["ATPLedger", "ATPJournal", "ATPSnapshot"]),
+        .target(name: "ATPDurability", dependencies: ["ATPLedger", "ATPJournal", "ATPSnapshot", "ATPProtocol"]),
+        // The kill -9 crash cycle (load, SIGKILL, restart, check against a model), shared by the
+        // crash test and tools/crash-soak.sh.
+        .target(name: "ATPCrashSoak", dependencies: ["ATPClient", "ATPProtocol", "ATPLedger"], path: "tools/crash-soak/Core"),
+        .executableTarget(name: "crash-soak", dependencies: ["ATPCrashSoak"], path: "tools/crash-soak/Main"),
         .testTarget(
             name: "ATPDurabilityTests",
             dependencies: ["ATPDurability", "ATPLedger", "ATPJournal", "ATPSnapshot", "ATPServer", "ATPClient",
-                           "ATPProtocol"]
+                           "ATPProtocol", "ATPCrashSoak", "ATPCommandLine"]
         ),
         .testTarget(name: "ATPSnapshotTests", dependencies: ["ATPSnapshot", "ATPLMDB", "ATPLedger", "ATPJournal"]),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),

@@ -77,3 +77,13 @@ extension ATPConnection {
         return answer
     }
 }
+
+extension ATPConnection {
+    /// Asks the server to take a snapshot now (admin role); returns what it wrote. Throws
+    /// `ATPClientError.server` with `notImplemented` when the server runs without a data directory.
+    public func snapshotNow() async throws -> SnapshotNowReply {
+        let reply = try await request(.snapshotNow)
+        guard case .snapshotNow(let snapshot) = reply else { throw ATPClientError.unexpectedReply("\(reply)") }
+        return snapshot
+    }
+}

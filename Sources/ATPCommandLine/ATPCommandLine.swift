@@ -88,7 +88,7 @@ public struct ATPCommand: AsyncParsableCommand, ATPCommandGroup {
             """,
         subcommands: [QueryCommand.self, ReserveCommand.self, CommitCommand.self, ReleaseCommand.self,
                       IngestCommand.self, ChannelCommand.self, RejectionsCommand.self, StatsCommand.self,
-                      PingCommand.self, TopCommand.self, ReconcileCommand.self])
+                      PingCommand.self, TopCommand.self, ReconcileCommand.self, SnapshotCommand.self])
 
     @OptionGroup var global: GlobalOptions
 

@@ -33,7 +33,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let shuttingDown = ErrorCode(rawValue: 12)
     /// A bug in the server; the request may or may not have taken effect.
     public static let internalError = ErrorCode(rawValue: 13)
-    /// A reserved opcode (`snapshotNow` in version 1).
+    /// An operation this server does not offer (`snapshotNow` on a server without a data directory).
     public static let notImplemented = ErrorCode(rawValue: 14)
     /// The named channel does not exist.
     public static let notFound = ErrorCode(rawValue: 15)

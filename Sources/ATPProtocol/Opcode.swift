@@ -35,7 +35,7 @@ public struct Opcode: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let channelRemove = Opcode(rawValue: 0x42)
     /// Counters and sizes as (name, value) pairs.
     public static let stats = Opcode(rawValue: 0x50)
-    /// Reserved for "take a snapshot now"; version 1 answers `notImplemented`.
+    /// Take a snapshot of the ledger now (a server without a data directory answers `notImplemented`).
     public static let snapshotNow = Opcode(rawValue: 0x60)
 
     /// Every opcode version 1 defines or reserves, in wire order.

@@ -26,6 +26,8 @@ public enum Reply: Sendable, Equatable {
     case channelRemove
     /// Statistics.
     case stats(StatsReply)
+    /// The snapshot taken.
+    case snapshotNow(SnapshotNowReply)
     /// The request failed (flags `reply | error`).
     case error(ErrorReply)
 
@@ -42,6 +44,7 @@ public enum Reply: Sendable, Equatable {
         case .channelShow: opcode == .channelShow
         case .channelRemove: opcode == .channelRemove
         case .stats: opcode == .stats
+        case .snapshotNow: opcode == .snapshotNow
         case .error: true
         }
     }
@@ -84,7 +87,8 @@ public enum Reply: Sendable, Equatable {
             try payload.decodePayload { _ throws(MessageDecodingError) in }
             self = .channelRemove
         case .stats: self = .stats(try payload.decodePayload { r throws(MessageDecodingError) in try StatsReply.decode(&r) })
-        case .snapshotNow: throw .notImplemented(frame.opcode)
+        case .snapshotNow:
+            self = .snapshotNow(try payload.decodePayload { r throws(MessageDecodingError) in try SnapshotNowReply.decode(&r) })
         default: throw .unknownOpcode(frame.opcode)
         }
     }
@@ -114,6 +118,7 @@ public enum Reply: Sendable, Equatable {
             buffer.writeLE(UInt32(definitions.count))
             for definition in definitions { definition.encode(into: &buffer) }
         case .stats(let stats): stats.encodePayload(into: &buffer)
+        case .snapshotNow(let snapshot): snapshot.encodePayload(into: &buffer)
         case .error(let error):
             buffer.writeLE(error.code.rawValue)
             buffer.writeText(error.message)

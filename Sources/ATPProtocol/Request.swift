@@ -31,6 +31,8 @@ public enum Request: Sendable, Equatable {
     case channelRemove(channel: String)
     /// Statistics whose name starts with `prefix` ("" for all).
     case stats(prefix: String)
+    /// Take a snapshot of the ledger now (empty payload).
+    case snapshotNow
 
     /// The request's opcode.
     public var opcode: Opcode {
@@ -47,11 +49,12 @@ public enum Request: Sendable, Equatable {
         case .channelShow: .channelShow
         case .channelRemove: .channelRemove
         case .stats: .stats
+        case .snapshotNow: .snapshotNow
         }
     }
 
     /// Decodes a request frame. Throws `.unexpectedFlags` when the frame is not a request,
-    /// `.unknownOpcode` / `.notImplemented` for opcodes without a request layout, and the payload's
+    /// `.unknownOpcode` for opcodes without a request layout, and the payload's
     /// own errors. Batches (query, ingest) decode into offsets over `frame.payload` without copying it.
     public init(decoding frame: Frame, limits: ProtocolLimits) throws(MessageDecodingError) {
         guard frame.flags.isEmpty else { throw .unexpectedFlags(frame.flags) }
@@ -78,7 +81,9 @@ public enum Request: Sendable, Equatable {
         case .channelRemove:
             self = .channelRemove(channel: try payload.decodePayload { r throws(MessageDecodingError) in try r.readName(.channel, "channel") })
         case .stats: self = .stats(prefix: try payload.decodePayload { r throws(MessageDecodingError) in try r.readOptionalName(.sku, "prefix") })
-        case .snapshotNow: throw .notImplemented(frame.opcode)
+        case .snapshotNow:
+            try payload.decodePayload { _ throws(MessageDecodingError) in }
+            self = .snapshotNow
         default: throw .unknownOpcode(frame.opcode)
         }
     }
@@ -101,6 +106,7 @@ public enum Request: Sendable, Equatable {
         case .channelShow(let channel): buffer.writeName(channel ?? "")
         case .channelRemove(let channel): buffer.writeName(channel)
         case .stats(let prefix): buffer.writeName(prefix)
+        case .snapshotNow: break
         }
         buffer.endFrame(startingAt: start)
     }

@@ -22,11 +22,15 @@ public final class ATPServer: Sendable {
     private let connections = ConnectionRegistry()
     private let serverChannel = Mutex<Channel?>(nil)
     private let stopped = Mutex(false)
+    private let snapshot: SnapshotHook?
 
-    /// Creates the server and its engine (or serves `engine` when given). Throws on a bad configuration.
-    public init(configuration: ServerConfiguration, engine: Engine? = nil) throws(ConfigurationError) {
+    /// Creates the server and its engine (or serves `engine` when given). `snapshot` takes a
+    /// snapshot for `snapshotNow` (a durable ledger's); without it `snapshotNow` is answered
+    /// `notImplemented`. Throws on a bad configuration.
+    public init(configuration: ServerConfiguration, engine: Engine? = nil, snapshot: SnapshotHook? = nil) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
+        self.snapshot = snapshot
         if let engine {
             self.engine = engine
         } else {
@@ -44,7 +48,8 @@ public final class ATPServer: Sendable {
         let requestMetrics = self.requestMetrics
         let executor = RequestExecutor(engine: engine, configuration: configuration, threadPool: threadPool,
                                        statisticsExtra: { [counters, requestMetrics] in
-                                           counters.entries() + requestMetrics.snapshot().statEntries() })
+                                           counters.entries() + requestMetrics.snapshot().statEntries() },
+                                       snapshot: snapshot)
         let counters = self.counters
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark

@@ -82,3 +82,33 @@ extension RequestExecutor {
         }
     }
 }
+
+/// Takes a snapshot for `snapshotNow` and says what it wrote, or the error reply to send (the
+/// durable ledger's; see ATPDurability `DurableLedger.snapshotHook`). Blocking: it runs on the
+/// server's thread pool.
+public struct SnapshotHook: Sendable {
+    /// Takes the snapshot.
+    public let take: @Sendable () -> Result<SnapshotNowReply, ErrorReply>
+
+    /// A hook over `take`.
+    public init(_ take: @escaping @Sendable () -> Result<SnapshotNowReply, ErrorReply>) {
+        self.take = take
+    }
+}
+
+extension RequestExecutor {
+    func executeSnapshotNow(requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
+                            reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) {
+        guard let snapshot else {
+            reply(Self.error(.notImplemented, "this server runs in memory (started without a data directory): it takes no snapshots",
+                             opcode: opcode, requestID: requestID))
+            return
+        }
+        runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
+            switch snapshot.take() {
+            case .success(let taken): return { Reply.snapshotNow(taken).encode(opcode: opcode, requestID: requestID, into: &$0) }
+            case .failure(let error): return { Reply.error(error).encode(opcode: opcode, requestID: requestID, into: &$0) }
+            }
+        }
+    }
+}

@@ -24,6 +24,8 @@ struct RequestExecutor: Sendable {
     let threadPool: NIOThreadPool
     /// Server-level statistics (connections, frames) added to the engine's in `stats` replies.
     let statisticsExtra: @Sendable () -> [StatEntry]
+    /// Takes a snapshot for `snapshotNow`; nil when the server runs in memory.
+    let snapshot: SnapshotHook?
 
     /// Starts one authenticated request (not hello).
     func execute(_ request: Request, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
@@ -61,6 +63,9 @@ struct RequestExecutor: Sendable {
             return .started
         case .stats(let prefix):
             executeStats(prefix: prefix, requestID: requestID, opcode: opcode, eventLoop: eventLoop, reply: reply)
+            return .started
+        case .snapshotNow:
+            executeSnapshotNow(requestID: requestID, opcode: opcode, eventLoop: eventLoop, reply: reply)
             return .started
         }
     }

@@ -43,6 +43,10 @@ extension ServerConfiguration {
         if let port = try reader.int("metricsPort") { metricsPort = port }
         if let level = try reader.string("logLevel") { logLevel = level }
         if let path = try reader.string("tokensFile") { tokensFile = path }
+        if let path = try reader.string("dataDirectory") { dataDirectory = path }
+        if let mode = try reader.string("durability") { durability = mode }
+        if let seconds = try reader.int("snapshotIntervalSeconds") { snapshotIntervalSeconds = seconds }
+        if let kept = try reader.int("snapshotsKept") { snapshotsKept = kept }
         if var ledger = try reader.object("ledger") {
             if let v = try ledger.int("shardCount") { self.ledger.shardCount = v }
             if let v = try ledger.int("workerCount") {

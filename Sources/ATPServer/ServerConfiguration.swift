@@ -52,6 +52,16 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// A file holding the tokens (one `name:roles:token` a line; docs/CONFIGURATION.md), so that
     /// secrets stay out of the configuration file. Default nil.
     public var tokensFile: String? = nil
+    /// The data directory (journal, snapshots; docs/DURABILITY.md); nil runs in memory. Default nil
+    /// (`./atp-data` with `atpd --demo`).
+    public var dataDirectory: String? = nil
+    /// The journal's durability: `sync`, `none` or `interval:<ms>` (docs/DURABILITY.md says what
+    /// each can lose). Default "sync".
+    public var durability: String = "sync"
+    /// Seconds between scheduled snapshots; 0 turns the schedule off. Default 300.
+    public var snapshotIntervalSeconds: Int = 300
+    /// Snapshots kept (older ones, and the journal segments only they needed, are deleted). Default 3.
+    public var snapshotsKept: Int = 3
 
     public init() {}
 
@@ -104,6 +114,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let tokensFile, tokensFile.isEmpty {
             throw ConfigurationError(key: "tokensFile", value: tokensFile, reason: "must not be empty")
         }
+        try validateDurability()
         var names = Set<String>()
         for grant in tokens {
             if grant.token.isEmpty || grant.token.utf8.count > limits.tokenBytesMax {
@@ -158,6 +169,8 @@ extension ServerConfiguration {
             "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",
             "metricsHost = \(metricsHost)", "metricsPort = \(metricsPort.map { "\($0)" } ?? "off")",
             "logLevel = \(logLevel)", "tokensFile = \(tokensFile ?? "(none)")",
+            "dataDirectory = \(dataDirectory ?? "(none: in memory)")", "durability = \(durability)",
+            "snapshotIntervalSeconds = \(snapshotIntervalSeconds)", "snapshotsKept = \(snapshotsKept)",
             "ledger.shardCount = \(ledger.shardCount)", "ledger.workerCount = \(ledger.workerCount)",
             "ledger.inboxCapacityRequests = \(ledger.inboxCapacityRequests)",
             "ledger.internalRingCapacityMessages = \(ledger.internalRingCapacityMessages)",

@@ -62,23 +62,38 @@ struct ATPD: ParsableCommand {
     var snapshotsKept: Int?
 
     /// The durability settings, or nil to run in memory.
-    func durabilityConfiguration() throws -> DurabilityConfiguration? {
-        guard let directory = dataDirectory ?? (demo ? "./atp-data" : nil) else { return nil }
-        var settings = DurabilityConfiguration(dataDirectory: directory)
-        if let durability {
-            guard let mode = DurabilityConfiguration.parseDurability(durability) else {
-                throw ValidationError("--durability must be sync, none or interval:<ms>, not \(durability)")
+    /// The durability flags over the configuration file's keys (`dataDirectory`, `durability`,
+    /// `snapshotIntervalSeconds`, `snapshotsKept`; `--demo` defaults the directory to ./atp-data),
+    /// checked like the file's: `invalid configuration: KEY = VALUE: WHY (set by --FLAG)`.
+    func applyDurabilityFlags(to configuration: inout ServerConfiguration) throws {
+        if let dataDirectory { configuration.dataDirectory = dataDirectory }
+        if configuration.dataDirectory == nil && demo { configuration.dataDirectory = "./atp-data" }
+        if let durability { configuration.durability = durability }
+        if let snapshotIntervalSeconds { configuration.snapshotIntervalSeconds = snapshotIntervalSeconds }
+        if let snapshotsKept { configuration.snapshotsKept = snapshotsKept }
+        do {
+            try configuration.validate()
+        } catch {
+            let flags = ["dataDirectory": "--data-dir", "durability": "--durability",
+                         "snapshotIntervalSeconds": "--snapshot-interval-seconds", "snapshotsKept": "--snapshots-kept"]
+            let setByFlag = switch error.key {
+            case "dataDirectory": dataDirectory != nil
+            case "durability": durability != nil
+            case "snapshotIntervalSeconds": snapshotIntervalSeconds != nil
+            case "snapshotsKept": snapshotsKept != nil
+            default: false
             }
-            settings.journal.durability = mode
+            throw ValidationError(error.description + (setByFlag ? " (set by \(flags[error.key] ?? ""))" : ""))
         }
-        if let snapshotIntervalSeconds {
-            guard snapshotIntervalSeconds >= 0 else { throw ValidationError("--snapshot-interval-seconds must be >= 0") }
-            settings.snapshotIntervalSeconds = snapshotIntervalSeconds
-        }
-        if let snapshotsKept {
-            guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be >= 1") }
-            settings.snapshotsKept = snapshotsKept
-        }
+    }
+
+    /// The durability settings of `configuration` (checked), or nil to run in memory.
+    static func durabilityConfiguration(_ configuration: ServerConfiguration) -> DurabilityConfiguration? {
+        guard let directory = configuration.dataDirectory else { return nil }
+        var settings = DurabilityConfiguration(dataDirectory: directory)
+        settings.journal.durability = DurabilityConfiguration.parseDurability(configuration.durability) ?? .sync
+        settings.snapshotIntervalSeconds = configuration.snapshotIntervalSeconds
+        settings.snapshotsKept = configuration.snapshotsKept
         return settings
     }
 
@@ -105,7 +120,8 @@ struct ATPD: ParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        let configuration = resolved.configuration
+        var configuration = resolved.configuration
+        try applyDurabilityFlags(to: &configuration)
         if printConfig {
             print(configuration.describe())
             print("tokens from = \(resolved.tokenOrigin.rawValue)")
@@ -122,7 +138,7 @@ struct ATPD: ParsableCommand {
         ])
         let running: RunningServer
         do {
-            running = try RunningServer.start(configuration, demo: demo, durability: try durabilityConfiguration(),
+            running = try RunningServer.start(configuration, demo: demo, durability: Self.durabilityConfiguration(configuration),
                                               logger: logger)
         } catch {
             logger.critical("could not start", metadata: ["error": "\(error)"])
@@ -223,7 +239,8 @@ struct RunningServer: Sendable {
         do {
             ledger = try durability.map { try openLedger(configuration, $0, logger: logger) }
             phase.set("loading and binding the protocol port")
-            server = try ATPServer(configuration: configuration, engine: ledger?.engine)
+            server = try ATPServer(configuration: configuration, engine: ledger?.engine,
+                                   snapshot: ledger.map { ledger in SnapshotHook { ledger.snapshotNowReply() } })
         } catch {
             listener?.shutdown()
             throw error

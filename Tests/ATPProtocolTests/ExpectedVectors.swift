@@ -103,8 +103,9 @@ enum ExpectedVectors {
             StatEntry("events.applied", .unsigned(1_234_567)), StatEntry("events.rejected", .unsigned(3)),
             StatEntry("server.startMilliseconds", .signed(t0 - 60_000)),
         ])))),
-        "snapshot-now.request": (.snapshotNow, 15, .requestError(.notImplemented(.snapshotNow))),
-        "snapshot-now.reply": (.snapshotNow, 15, .reply(.error(ErrorReply(MessageDecodingError.notImplemented(.snapshotNow))))),
+        "snapshot-now.request": (.snapshotNow, 15, .request(.snapshotNow)),
+        "snapshot-now.reply": (.snapshotNow, 15, .reply(.snapshotNow(SnapshotNowReply(
+            snapshotID: 7, durationMilliseconds: 1234, cellCount: 5_000_000, sizeBytes: 1_073_741_824)))),
         "error.reply": (.reserve, 16, .reply(.error(ErrorReply(code: .forbidden, message: "reserve needs the reserve role")))),
         "notice.reply": (.notice, 0, .reply(.error(ErrorReply(FrameDecodingError.frameTooLarge(
             frameBytes: 33_554_432, frameBytesMax: 16_777_216))))),

@@ -521,12 +521,13 @@ import Testing
         await admin.close()
     }
 
-    @Test func snapshotNowIsNotImplementedWhateverItsPayload() async throws {
+    /// Without a data directory (no snapshot hook) snapshotNow is answered notImplemented and the
+    /// connection stays open (a payload is malformed: tested with the vectors).
+    @Test func snapshotNowIsNotImplementedWithoutADataDirectory() async throws {
         let fixture = try ServerFixture()
         let raw = try await fixture.rawAuthenticated()
         try await raw.send(Wire.raw(opcode: Opcode.snapshotNow.rawValue, id: 15))
-        try await raw.send(Wire.raw(opcode: Opcode.snapshotNow.rawValue, id: 16, payload: [1, 2, 3, 4, 5]))
-        for id: UInt32 in [15, 16] {
+        for id: UInt32 in [15] {
             let (frame, reply) = try await raw.nextReply()
             #expect(frame.requestID == id && frame.opcode == .snapshotNow && frame.flags == .errorReply)
             #expect(reply.errorCode == .notImplemented)
