@@ -1,3 +1,5 @@
+import ATPLedger
+
 /// Parsers for the typed fields of an ERP row, working on the field's bytes (no allocation).
 enum ERPValues {
     /// The largest quantity a cell can hold (its buckets are 32-bit).
@@ -143,43 +145,8 @@ extension BadRow {
     }
 }
 
-/// Calendar arithmetic in UTC (proleptic Gregorian, no time zone database).
-enum CivilTime {
-    /// Days from 1970-01-01 to the date (Howard Hinnant's `days_from_civil`).
-    static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// Milliseconds since 1970 as ISO 8601 UTC with milliseconds: `2023-11-14T22:13:20.500Z`.
-    static func iso8601(milliseconds: Int64) -> String {
-        var days = milliseconds / 86_400_000
-        var millisecondOfDay = milliseconds % 86_400_000
-        if millisecondOfDay < 0 {
-            days -= 1
-            millisecondOfDay += 86_400_000
-        }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(millisecondOfDay / 3_600_000, 2)):"
-            + "\(pad(millisecondOfDay / 60_000 % 60, 2)):\(pad(millisecondOfDay / 1000 % 60, 2)).\(pad(millisecondOfDay % 1000, 3))Z"
-    }
-}
+/// The calendar arithmetic the reports and the ERP reader use (shared with the CLI).
+typealias CivilTime = UTCTime
 
 /// Text forms of numbers shared by the report writers.
 enum NumberText {
@@ -194,15 +161,7 @@ enum NumberText {
     }
 
     /// An integer with thousands separators: 1234567 → "1,234,567".
-    static func grouped(_ value: some BinaryInteger) -> String {
-        let digits = String(value.magnitude)
-        var result = ""
-        for (index, digit) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { result += "," }
-            result.append(digit)
-        }
-        return value < 0 ? "-" + result : result
-    }
+    static func grouped(_ value: some BinaryInteger) -> String { GroupedDigits.text(value) }
 
     /// A percentage with two decimals: 99.5 → "99.50".
     static func percent(_ part: Int, of whole: Int) -> String {
