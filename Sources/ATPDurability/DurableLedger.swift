@@ -64,7 +64,7 @@ public final class DurableLedger: Sendable {
         } catch {
             throw .snapshot(error)
         }
-        if let (image, info) = loaded, image.workerMarks.count != workerCount {
+        if let (image, _) = loaded, image.workerMarks.count != workerCount {
             throw .workerCountMismatch(dataDirectory: image.workerMarks.count, configuration: workerCount)
         } else if let (_, info) = loaded {
             report.snapshotID = info.id
