@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// Layers, bottom to top (nothing imports upwards):
-/// - `CATPSupport`: a few C inline helpers (prefetch, thread naming) the core fences in one place.
+/// - `CATPSupport`: a few C helpers (prefetch, thread naming, CRC-32C instruction) fenced in one place.
 /// - `ATPLedger`: the in-memory sharded ledger. No sockets, no files, no LMDB.
 /// - `ATPProtocol`: the binary wire format (frames, encoders, decoders). No sockets.
 /// - `ATPJournal`: write-ahead journal streams (files, fsync, checksums). Knows nothing of the ledger.
@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "ATPJournal",
-            dependencies: ["ATPThreads", .product(name: "Atomics", package: "swift-atomics")]
+            dependencies: ["ATPThreads", "CATPSupport", .product(name: "Atomics", package: "swift-atomics")]
         ),
         .target(
             name: "ATPProtocol",

@@ -1,8 +1,12 @@
+import CATPSupport
+
 /// CRC32C (Castagnoli: reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF),
 /// the checksum of every journal record and segment header.
 ///
-/// Software slicing-by-8: eight bytes per step through eight 256-entry tables (8 KiB, built once).
-/// The standard check value, `checksum("123456789") == 0xE3069283`, is verified by the tests.
+/// The CPU's crc32 instruction where there is one (x86-64 SSE4.2: 8 bytes per instruction, several
+/// GB/s; a 600 MB snapshot file is checked in about a tenth of a second), else software
+/// slicing-by-8: eight bytes per step through eight 256-entry tables (8 KiB, built once). Both give
+/// the same register after every byte, so pieces may mix. The standard check value, `checksum("123456789") == 0xE3069283`, is verified by the tests.
 ///
 /// Use `update` any number of times, then read `value`; the state is a plain value, so a partial
 /// checksum can be copied and continued.
@@ -28,8 +32,21 @@ public struct CRC32C: Sendable, Equatable {
         bytes.withUnsafeBytes { checksum($0) }
     }
 
+    /// Whether `update` uses the CPU's crc32 instruction (decided once per process).
+    public static let usesHardware = atp_crc32c_hardware_available() != 0
+
     /// Continues the checksum over `bytes`. O(n), no allocation.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        if Self.usesHardware {
+            register = atp_crc32c_update_hardware(register, base, bytes.count)
+        } else {
+            updateInSoftware(bytes)
+        }
+    }
+
+    /// The slicing-by-8 path (also what the tests compare the hardware path with).
+    mutating func updateInSoftware(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         var crc = register
         var offset = 0

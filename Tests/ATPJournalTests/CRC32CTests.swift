@@ -45,4 +45,26 @@ import Testing
             #expect(viaSlice == Self.bitwise(slice))
         }
     }
+
+    @Test func hardwareAndSoftwarePathsAgreeAtEveryLengthAlignmentAndSplit() {
+        // Deterministic bytes that are not a simple pattern (Knuth's multiplicative hash of the index).
+        let bytes = (0 ..< 600).map { UInt8(truncatingIfNeeded: (UInt32($0) &* 2_654_435_761) >> 13) }
+        bytes.withUnsafeBytes { all in
+            for start in 0 ..< 9 {
+                for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200, 591 - start] {
+                    let piece = UnsafeRawBufferPointer(rebasing: all[start ..< start + length])
+                    var software = CRC32C()
+                    software.updateInSoftware(piece)
+                    #expect(software.value == Self.bitwise(Array(piece)), "start \(start) length \(length)")
+                    #expect(CRC32C.checksum(piece) == software.value, "start \(start) length \(length)")
+                    // Pieces may mix the two paths.
+                    let half = length / 2
+                    var mixed = CRC32C()
+                    mixed.updateInSoftware(UnsafeRawBufferPointer(rebasing: piece[..<half]))
+                    mixed.update(UnsafeRawBufferPointer(rebasing: piece[half...]))
+                    #expect(mixed.value == software.value, "start \(start) length \(length) mixed")
+                }
+            }
+        }
+    }
 }

@@ -179,7 +179,7 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     // MARK: - The loop (worker thread)
 
     func start() {
-        _ = startThread(name: "atp-worker-\(index)") { [self] in run() }
+        startThread(name: "atp-worker-\(index)") { [self] in run() }
     }
 
     private func run() {
