@@ -290,9 +290,3 @@ public final class DurableLedger: Sendable {
         if let snapshotError { throw snapshotError }
     }
 }
-
-func monotonicMilliseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-}

@@ -57,9 +57,15 @@ public struct NamedThread: Sendable {
     }
 }
 
-/// Monotonic time in nanoseconds (for durations only).
+/// Monotonic time in nanoseconds (for durations, never persisted). The one monotonic clock of the
+/// package's own code: the ledger re-exports it.
 public func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Monotonic time in whole milliseconds (for durations and deadlines).
+public func monotonicMilliseconds() -> Int64 {
+    Int64(monotonicNanoseconds() / 1_000_000)
 }

@@ -3,6 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+// The monotonic clock lives in ATPThreads (the journal uses it too); ledger clients get it from here.
+@_exported import func ATPThreads.monotonicMilliseconds
+@_exported import func ATPThreads.monotonicNanoseconds
 
 /// Number of online CPU cores.
 public func systemCoreCount() -> Int {
@@ -16,9 +19,3 @@ public func wallClockMilliseconds() -> Int64 {
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
 
-/// Monotonic time in nanoseconds (for durations, never persisted).
-public func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ATPThreads
 import Atomics
 import Synchronization
 
@@ -150,12 +151,6 @@ extension Engine {
         }
         return captureImage(mark: mark)
     }
-}
-
-private func monotonicMilliseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
 }
 
 private struct DurabilityOutcome: Sendable {
