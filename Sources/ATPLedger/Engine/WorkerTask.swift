@@ -189,7 +189,6 @@ final class EventBatchAggregate: @unchecked Sendable {
     let count: Int
     private let remaining: ManagedAtomic<Int>
     private let completion: @Sendable (EventBatchResult) -> Void
-    private let hasFailed = ManagedAtomic<Bool>(false)
     private let failure = Mutex<DurabilityFailure?>(nil)
 
     init(count: Int, parts: Int, completion: @escaping @Sendable (EventBatchResult) -> Void) {
@@ -205,7 +204,6 @@ final class EventBatchAggregate: @unchecked Sendable {
     /// A part could not be made durable: the batch answers with `durabilityFailure`.
     func fail(_ partFailure: DurabilityFailure) {
         failure.withLock { if $0 == nil { $0 = partFailure } }
-        hasFailed.store(true, ordering: .releasing)
     }
 
     func partDone() {
@@ -217,7 +215,7 @@ final class EventBatchAggregate: @unchecked Sendable {
             result.append(outcomes[i].outcome)
         }
         var batchResult = EventBatchResult(outcomes: result)
-        if hasFailed.load(ordering: .acquiring) { batchResult.durabilityFailure = failure.withLock { $0 } }
+        batchResult.durabilityFailure = failure.withLock { $0 }
         completion(batchResult)
     }
 }
