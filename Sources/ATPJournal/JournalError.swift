@@ -12,9 +12,16 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// fails, later appends are refused with this error. Reopen the stream (recovery cuts any torn
     /// tail) once the cause (full disk, I/O error, file size limit) is fixed.
     case systemCallFailed(operation: String, path: String, errno: Int32)
-    /// A segment other than the last one holds a damaged record or header at `offset`. Recovery
-    /// does not skip it: the records from there on cannot be trusted or reached.
+    /// A segment other than the last one holds a damaged record or header at `offset`. The reader
+    /// does not skip it: the records from there on cannot be trusted or reached. (Recovery reports
+    /// such damage as `damageWouldLoseRecords`.)
     case corruptSegment(path: String, offset: Int64, damage: JournalDamage)
+    /// Recovery found damage that a crash alone does not leave and that would lose records if it
+    /// were cut: a damaged segment header, a bad record with valid records after it, damage in a
+    /// segment that is not the last, a gap between segments. Nothing was changed. The report says
+    /// where, what, and what would be lost. Restore the files, or reopen with
+    /// `JournalDamagePolicy.acceptLoss` (docs/DURABILITY.md, "Damaged journals").
+    case damageWouldLoseRecords(JournalLossReport)
     /// The segment at `path` starts at `foundLSN` where `expectedLSN` was due: records are missing
     /// between two segments (a segment was deleted or renamed by hand).
     case lsnGap(path: String, expectedLSN: UInt64, foundLSN: UInt64)
@@ -49,6 +56,10 @@ public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corruptSegment(let path, let offset, let damage):
             return "journal segment \(path) is damaged at byte \(offset) (\(damage)) and is not the last segment; "
                 + "restore it from a backup or recover from a snapshot that covers it"
+        case .damageWouldLoseRecords(let report):
+            return "\(report); nothing was changed: restore the damaged files from a backup, or open the stream with "
+                + "JournalDamagePolicy.acceptLoss to set the damaged bytes aside (never deleted) and continue at LSN "
+                + "\(report.lastIntactLSN + 1)"
         case .lsnGap(let path, let expectedLSN, let foundLSN):
             return "journal segment \(path) starts at LSN \(foundLSN) but LSN \(expectedLSN) was due: records "
                 + "\(expectedLSN)..<\(foundLSN) are missing; restore the missing segment"
@@ -88,6 +99,9 @@ public enum JournalDamage: Sendable, Equatable, CustomStringConvertible {
     case checksumMismatch(stored: UInt32, computed: UInt32)
     /// The record is intact but carries `found` where LSN `expected` was due.
     case unexpectedLSN(expected: UInt64, found: UInt64)
+    /// The segment starts at LSN `found` where `expected` was due: the records in between are in
+    /// no segment (one was deleted or renamed by hand), or two segments overlap.
+    case segmentGap(expected: UInt64, found: UInt64)
 
     /// A short phrase naming the damage.
     public var description: String {
@@ -104,6 +118,10 @@ public enum JournalDamage: Sendable, Equatable, CustomStringConvertible {
             "CRC32C mismatch: stored \(hex(stored)), computed \(hex(computed))"
         case .unexpectedLSN(let expected, let found):
             "LSN \(found) where \(expected) was due"
+        case .segmentGap(let expected, let found) where found > expected:
+            "the segment starts at LSN \(found) where \(expected) was due: records \(expected)..<\(found) are in no segment"
+        case .segmentGap(let expected, let found):
+            "the segment starts at LSN \(found) where \(expected) was due: it overlaps the segment before it"
         }
     }
 }

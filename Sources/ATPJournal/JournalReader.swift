@@ -33,6 +33,16 @@ public struct JournalTailDamage: Sendable, Equatable {
     public var damage: JournalDamage
 }
 
+/// The first damage a recovery scan met, in any segment (internal: `JournalRecovery` decides
+/// what it means).
+struct JournalDamagePoint: Equatable {
+    /// Index of the damaged segment in `JournalReader.segments`.
+    var segmentIndex: Int
+    /// Where the damaged record starts, or 0 for the segment's header or a gap before it.
+    var offset: Int64
+    var damage: JournalDamage
+}
+
 /// Reads a stream's segments in LSN order, verifying every header and record.
 ///
 /// Read-only: a torn or corrupt tail in the last segment ends the scan and is reported in
@@ -89,14 +99,21 @@ public final class JournalCursor {
     /// The LSN of the first record the cursor returns.
     public let fromLSN: UInt64
 
+    /// Where the scan stopped at damage; with `stopsAtAnyDamage`, in any segment.
+    private(set) var damagePoint: JournalDamagePoint?
+
     private let reader: JournalReader
     private var segmentIndex: Int
     private var scanner: SegmentScanner?
     private var finished = false
+    /// Recovery's mode: damage anywhere (a gap, a bad header, a bad record in any segment) ends
+    /// the scan quietly in `damagePoint` instead of throwing.
+    private let stopsAtAnyDamage: Bool
 
-    init(reader: JournalReader, from: UInt64, segmentIndex: Int) {
+    init(reader: JournalReader, from: UInt64, segmentIndex: Int, stopsAtAnyDamage: Bool = false) {
         self.reader = reader
         self.segmentIndex = segmentIndex
+        self.stopsAtAnyDamage = stopsAtAnyDamage
         fromLSN = from
         nextLSN = reader.segments.isEmpty ? 1 : reader.segments[segmentIndex].firstLSN
     }
@@ -141,7 +158,11 @@ public final class JournalCursor {
         }
         let segment = reader.segments[segmentIndex]
         guard segment.firstLSN == nextLSN else {
-            throw .lsnGap(path: segment.path, expectedLSN: nextLSN, foundLSN: segment.firstLSN)
+            guard stopsAtAnyDamage else {
+                throw .lsnGap(path: segment.path, expectedLSN: nextLSN, foundLSN: segment.firstLSN)
+            }
+            try stop(at: 0, damage: .segmentGap(expected: nextLSN, found: segment.firstLSN), fileSize: nil)
+            return nil
         }
         let opened = try SegmentScanner(path: segment.path, fileOperations: reader.fileOperations)
         switch try opened.readHeader() {
@@ -151,8 +172,11 @@ public final class JournalCursor {
                                    foundStreamIndex: Int(header.streamIndex))
             }
             guard header.firstLSN == segment.firstLSN else {
-                throw .corruptSegment(path: segment.path, offset: 0, damage: .badSegmentHeader(
-                    reason: "header says first LSN \(header.firstLSN), the file name says \(segment.firstLSN)"))
+                let damage = JournalDamage.badSegmentHeader(
+                    reason: "header says first LSN \(header.firstLSN), the file name says \(segment.firstLSN)")
+                guard stopsAtAnyDamage else { throw .corruptSegment(path: segment.path, offset: 0, damage: damage) }
+                try stop(at: 0, damage: damage, fileSize: opened.fileSize)
+                return nil
             }
             scanner = opened
             return opened
@@ -164,13 +188,18 @@ public final class JournalCursor {
         }
     }
 
-    /// Damage ends the scan quietly in the last segment (a tail to cut) and throws in any other.
-    private func stop(at offset: Int64, damage: JournalDamage, fileSize: Int64) throws(JournalError) {
+    /// Damage ends the scan quietly in the last segment (a tail to cut) and throws in any other,
+    /// unless the cursor `stopsAtAnyDamage`.
+    private func stop(at offset: Int64, damage: JournalDamage, fileSize: Int64?) throws(JournalError) {
         let segment = reader.segments[segmentIndex]
-        guard segmentIndex == reader.segments.count - 1 else {
+        let isLast = segmentIndex == reader.segments.count - 1
+        guard isLast || stopsAtAnyDamage else {
             throw .corruptSegment(path: segment.path, offset: offset, damage: damage)
         }
-        tailDamage = JournalTailDamage(segment: segment, offset: offset, bytesAfter: fileSize - offset, damage: damage)
+        damagePoint = JournalDamagePoint(segmentIndex: segmentIndex, offset: offset, damage: damage)
+        if isLast, let fileSize {
+            tailDamage = JournalTailDamage(segment: segment, offset: offset, bytesAfter: fileSize - offset, damage: damage)
+        }
         scanner = nil
         finished = true
     }

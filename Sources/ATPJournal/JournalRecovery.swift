@@ -4,9 +4,32 @@ import Glibc
 import Darwin
 #endif
 
-/// What recovery cut off the end of the last segment.
+/// What recovery cut off the end of the last segment: damage a crash leaves by itself.
 public struct JournalTailRepair: Sendable, Equatable {
-    /// The segment file that was cut (or set aside whole, when its header was damaged).
+    /// Why cutting it loses nothing that was acknowledged in `.sync` (docs/DURABILITY.md, "Damaged
+    /// journals").
+    public enum Cause: Sendable, Equatable, CustomStringConvertible {
+        /// The last record is cut short or fails its checksum and nothing after it verifies: a write
+        /// the crash interrupted, whose `fdatasync` never returned.
+        case tornRecord
+        /// Only zero bytes follow the last intact record: the file grew but its data never reached
+        /// the disk.
+        case zeroFilledTail
+        /// The last segment's header is cut short or all zero: the crash came while the segment was
+        /// being created, before any record went into it.
+        case tornSegmentHeader
+
+        /// A short phrase saying why the cut is safe.
+        public var description: String {
+            switch self {
+            case .tornRecord: "a torn last record, nothing after it verifies"
+            case .zeroFilledTail: "only zero bytes after the last intact record"
+            case .tornSegmentHeader: "the segment was being created: its header is cut short or zero"
+            }
+        }
+    }
+
+    /// The segment file that was cut (or set aside whole, when its header was torn).
     public var segmentPath: String
     /// The length the file was cut to; everything before it is intact. 0 when the whole file
     /// was set aside.
@@ -15,6 +38,8 @@ public struct JournalTailRepair: Sendable, Equatable {
     public var bytesCut: Int64
     /// Why: the damage found at `offset`.
     public var damage: JournalDamage
+    /// Why cutting it is safe.
+    public var cause: Cause
     /// Where the removed bytes were kept for inspection (`<segment>.damaged[.<n>]`); nothing is
     /// destroyed. Delete it once inspected.
     public var preservedPath: String
@@ -32,26 +57,37 @@ public struct JournalRecoveryReport: Sendable, Equatable {
     public var nextLSN: UInt64
     /// The records verified.
     public var recordCount: Int
-    /// What was cut off the tail, or nil when the journal ended cleanly.
+    /// What was cut off the tail (crash damage), or nil when the journal ended cleanly.
     public var tailRepair: JournalTailRepair?
+    /// Damage that lost records, cut because the policy was `.acceptLoss`; nil when there was none.
+    public var acceptedLoss: JournalLossReport?
 }
 
-/// Verifies every segment of a stream and repairs a torn or corrupt tail (see `JournalReader`).
+/// Verifies every segment of a stream and repairs what a crash leaves (see `JournalReader`).
 public enum JournalRecovery {
-    /// Scans every record of the stream in `directory`. When the last segment ends in damage, the
-    /// damaged bytes are copied to a `.damaged` file, the segment is cut at the last good record
-    /// (`ftruncate` + `fdatasync` + directory `fsync`) and the cut is reported; a segment whose
-    /// header is damaged is renamed aside whole. Damage in an earlier segment, a gap between
-    /// segments or a foreign segment throws and changes nothing.
+    /// Scans every record of the stream in `directory` and stops at the first damage, in any segment.
     ///
-    /// Cost: reads every byte of every segment once. Run before the stream's appender starts;
-    /// `JournalStream.open` runs it.
+    /// - Damage a crash leaves (a torn, checksum-failing or zero-filled end of the last segment with
+    ///   no valid record after it; a torn header of the last segment) is cut under either policy:
+    ///   the bytes are copied to a `.damaged` file, the segment is cut at the last intact record
+    ///   (`ftruncate` + `fdatasync` + directory `fsync`), or set aside whole when its header is
+    ///   torn, and the cut is reported in `tailRepair`.
+    /// - Damage that would lose records (a damaged segment header, a bad record with valid records
+    ///   after it, damage in an earlier segment, a gap between segments) throws
+    ///   `.damageWouldLoseRecords` and changes nothing, unless `damagePolicy` is `.acceptLoss`:
+    ///   then the damaged segment's bytes from the damage on, and every later segment, are set
+    ///   aside the same way (never deleted) and reported in `acceptedLoss`.
+    /// - A segment of another stream or an unknown format version always throws, changing nothing.
+    ///
+    /// Cost: reads every byte of every segment once, and every byte after a damage once more. Run
+    /// before the stream's appender starts; `JournalStream.open` runs it.
     public static func recover(
-        directory: String, streamIndex: Int, fileOperations: JournalFileOperations = .system
+        directory: String, streamIndex: Int, damagePolicy: JournalDamagePolicy = .refuse,
+        fileOperations: JournalFileOperations = .system
     ) throws(JournalError) -> JournalRecoveryReport {
         let reader = try JournalReader.open(directory: directory, streamIndex: streamIndex,
                                             fileOperations: fileOperations)
-        let cursor = try reader.records()
+        let cursor = JournalCursor(reader: reader, from: 0, segmentIndex: 0, stopsAtAnyDamage: true)
         var recordCount = 0
         var firstLSN: UInt64?
         while try cursor.advance(body: { lsn, _, _ in
@@ -59,21 +95,31 @@ public enum JournalRecovery {
         }) {
             recordCount += 1
         }
-        var segments = reader.segments
-        var repair: JournalTailRepair?
-        if let damage = cursor.tailDamage {
-            let repairer = TailRepairer(directory: directory, fileOperations: fileOperations)
-            repair = try repairer.repair(damage)
-            if damage.offset == 0 { segments.removeLast() }
-        }
         let nextLSN = cursor.nextLSN
-        return JournalRecoveryReport(segments: segments, firstLSN: firstLSN,
-                                     lastLSN: recordCount == 0 ? nil : nextLSN - 1, nextLSN: nextLSN,
-                                     recordCount: recordCount, tailRepair: repair)
+        var report = JournalRecoveryReport(segments: reader.segments, firstLSN: firstLSN,
+                                           lastLSN: recordCount == 0 ? nil : nextLSN - 1, nextLSN: nextLSN,
+                                           recordCount: recordCount, tailRepair: nil, acceptedLoss: nil)
+        guard let point = cursor.damagePoint else { return report }
+        let assessment = try DamageAssessment.assess(point, reader: reader, lastIntactLSN: nextLSN - 1)
+        let repairer = TailRepairer(directory: directory, fileOperations: fileOperations)
+        switch assessment.verdict {
+        case .crashDamage(let cause):
+            let preserved = try repairer.setAside(from: point, segments: reader.segments)
+            report.tailRepair = JournalTailRepair(
+                segmentPath: assessment.report.segmentPath, offset: point.offset, bytesCut: assessment.report.bytesLost,
+                damage: point.damage, cause: cause, preservedPath: preserved[0])
+        case .loss:
+            guard damagePolicy == .acceptLoss else { throw .damageWouldLoseRecords(assessment.report) }
+            var loss = assessment.report
+            loss.preservedPaths = try repairer.setAside(from: point, segments: reader.segments)
+            report.acceptedLoss = loss
+        }
+        report.segments = Array(reader.segments[..<(point.offset == 0 ? point.segmentIndex : point.segmentIndex + 1)])
+        return report
     }
 }
 
-/// Cuts a damaged tail, keeping a copy of what it cuts.
+/// Sets damaged bytes aside (copied or renamed, never deleted) and cuts the stream before them.
 struct TailRepairer {
     let directory: String
     let fileOperations: JournalFileOperations
@@ -82,22 +128,41 @@ struct TailRepairer {
     static let preservedNamesMax = 1000
     static let copyChunkBytes = 1 << 20
 
-    func repair(_ damage: JournalTailDamage) throws(JournalError) -> JournalTailRepair {
-        let path = damage.segment.path
-        let preservedPath: String
-        if damage.offset == 0 {
-            // The segment header itself is damaged: no record in it can be trusted. Set it aside whole.
-            preservedPath = try freePreservedPath(for: path)
-            do { try fileOperations.rename(path, preservedPath) } catch {
-                throw .systemCallFailed(operation: "rename", path: path, errno: error.code)
-            }
-        } else {
-            preservedPath = try copyTail(of: path, from: damage.offset)
-            try cut(path, at: damage.offset)
+    /// Sets aside everything from `point` on: the damaged segment's bytes from `point.offset`
+    /// (copied to a preserved file, then cut; or the whole file renamed when the offset is 0) and
+    /// every later segment (renamed). Returns the preserved paths, the damaged segment's first.
+    ///
+    /// Order, so that a crash half-way destroys nothing: copies and renames of later segments
+    /// (newest first, the rest stays contiguous) are made durable with a directory `fsync` before
+    /// the damaged segment is cut or renamed; a crash in between leaves damage the next recovery
+    /// finds again.
+    func setAside(from point: JournalDamagePoint, segments: [JournalSegment]) throws(JournalError) -> [String] {
+        let damaged = segments[point.segmentIndex]
+        let tailCopy = point.offset > 0 ? try copyTail(of: damaged.path, from: point.offset) : nil
+        var laterPreserved: [String] = []
+        for later in segments[(point.segmentIndex + 1)...].reversed() {
+            laterPreserved.insert(try renameAside(later.path), at: 0)
         }
         try DirectorySync.synchronize(directory, fileOperations: fileOperations)
-        return JournalTailRepair(segmentPath: path, offset: damage.offset, bytesCut: damage.bytesAfter,
-                                 damage: damage.damage, preservedPath: preservedPath)
+        let damagedPreserved: String
+        if let tailCopy {
+            try cut(damaged.path, at: point.offset)
+            damagedPreserved = tailCopy
+        } else {
+            // The header itself is damaged (or the segment follows a gap): set it aside whole.
+            damagedPreserved = try renameAside(damaged.path)
+        }
+        try DirectorySync.synchronize(directory, fileOperations: fileOperations)
+        return [damagedPreserved] + laterPreserved
+    }
+
+    /// Renames `path` to a free preserved name; returns it.
+    private func renameAside(_ path: String) throws(JournalError) -> String {
+        let preservedPath = try freePreservedPath(for: path)
+        do { try fileOperations.rename(path, preservedPath) } catch {
+            throw .systemCallFailed(operation: "rename", path: path, errno: error.code)
+        }
+        return preservedPath
     }
 
     /// Copies bytes `offset...` of `path` into a new preserved file, synced; returns its path.

@@ -55,12 +55,17 @@ public final class JournalStream: @unchecked Sendable {
     /// reports a torn tail), syncs the recovered segment, and starts the flusher thread. Appending
     /// continues at `recovery.nextLSN`.
     ///
+    /// Damage that would lose records (a damaged segment header, a bad record with valid records
+    /// after it, damage in an earlier segment, a gap) throws `.damageWouldLoseRecords` and changes
+    /// nothing, unless `damagePolicy` is `.acceptLoss`: then it is set aside and cut, and
+    /// `recovery.acceptedLoss` says what was lost (docs/DURABILITY.md, "Damaged journals").
+    ///
     /// Cost: reads every kept segment once; allocates the `bufferedBytesMax` buffer. Throws
-    /// `.invalidConfiguration`, `.directoryLocked`, any recovery error (`.corruptSegment`,
-    /// `.lsnGap`, ...) or a failed system call.
+    /// `.invalidConfiguration`, `.directoryLocked`, `.damageWouldLoseRecords`, `.wrongStream`,
+    /// `.unsupportedFormatVersion` or a failed system call.
     public static func open(
         directory: String, streamIndex: Int, configuration: JournalConfiguration = JournalConfiguration(),
-        fileOperations: JournalFileOperations = .system
+        damagePolicy: JournalDamagePolicy = .refuse, fileOperations: JournalFileOperations = .system
     ) throws(JournalError) -> JournalStream {
         try configuration.validate()
         guard streamIndex >= 0 && streamIndex <= Int(UInt32.max) else {
@@ -71,7 +76,7 @@ public final class JournalStream: @unchecked Sendable {
         let lockFile = try lockDirectory(directory, fileOperations: fileOperations)
         do {
             let recovery = try JournalRecovery.recover(directory: directory, streamIndex: streamIndex,
-                                                       fileOperations: fileOperations)
+                                                       damagePolicy: damagePolicy, fileOperations: fileOperations)
             return try JournalStream(directory: directory, streamIndex: streamIndex, configuration: configuration,
                                      fileOperations: fileOperations, recovery: recovery, lockFile: lockFile)
         } catch {

@@ -99,6 +99,40 @@ final class SegmentScanner {
         return .record(lsn: header.lsn, kind: header.kind, payload: payload)
     }
 
+    /// The LSN and size of a record that verifies and starts at `position`, when its LSN is in
+    /// `lsns`; nil otherwise. Peeks only: the scan's own offset does not move. Recovery calls it at
+    /// every byte after damage to find records that survive it.
+    ///
+    /// Cost: the LSN is checked before anything else, so a position that does not hold a
+    /// plausible record costs a header decode; one that does costs a CRC32C pass over its payload.
+    func verifiedRecord(at position: Int64, lsns: ClosedRange<UInt64>) throws(JournalError) -> (lsn: UInt64, bytes: Int64)? {
+        precondition(position >= 0, "negative offset")
+        let headerBytes = try window(at: position, count: RecordHeader.bytes)
+        guard headerBytes.count == RecordHeader.bytes else { return nil }
+        let header = RecordHeader.decode(headerBytes)
+        guard lsns.contains(header.lsn),
+              Int64(header.payloadBytes) <= fileSize - position - Int64(RecordHeader.bytes) else { return nil }
+        let record = try window(at: position, count: RecordHeader.bytes + header.payloadBytes)
+        guard record.count == RecordHeader.bytes + header.payloadBytes else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: record[RecordHeader.bytes...])
+        guard RecordHeader.checksum(lsn: header.lsn, kind: header.kind, payload: payload) == header.checksum else {
+            return nil
+        }
+        return (header.lsn, Int64(record.count))
+    }
+
+    /// Whether every byte from `position` to the end of the file is zero. Cost: reads them once.
+    func isZero(from position: Int64) throws(JournalError) -> Bool {
+        var start = position
+        while start < fileSize {
+            let chunk = try window(at: start, count: Int(min(Int64(Self.initialBufferBytes), fileSize - start)))
+            if chunk.isEmpty { return true }  // the file shrank while being read
+            if chunk.contains(where: { $0 != 0 }) { return false }
+            start += Int64(chunk.count)
+        }
+        return true
+    }
+
     /// Bytes `start ..< start + count` of the file, or fewer when the file ends first. Valid until
     /// the next call.
     private func window(at start: Int64, count: Int) throws(JournalError) -> UnsafeRawBufferPointer {

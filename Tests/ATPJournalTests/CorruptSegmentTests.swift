@@ -2,9 +2,10 @@
 import Foundation
 import Testing
 
-/// Damage anywhere but the tail of the last segment is a hard error, never skipped.
+/// Damage anywhere but the tail of the last segment is never skipped: the reader throws, and
+/// recovery refuses with what would be lost, changing nothing (LossDamageTests covers accepting it).
 @Suite struct CorruptSegmentTests {
-    /// Five segments of two 57-byte records each (LSN 1-10); returns the segment paths.
+    /// Five segments of two 57-byte records each (LSN 1-10, 146 bytes each); returns the segment paths.
     static func makeJournal(_ directory: String) throws -> [String] {
         var configuration = JournalConfiguration()
         configuration.segmentBytesMax = 200
@@ -16,20 +17,29 @@ import Testing
         return paths
     }
 
-    static func expectRefused(_ directory: String, _ expected: JournalError,
+    /// The reader throws `readerError`; recovery throws `.damageWouldLoseRecords` with a report that
+    /// starts at `loss.segmentPath`/`loss.offset`; nothing is cut or set aside.
+    static func expectRefused(_ directory: String, _ readerError: JournalError, _ loss: JournalLossReport,
                               sourceLocation: SourceLocation = #_sourceLocation) throws {
         let before = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        #expect(throws: expected, "recovery", sourceLocation: sourceLocation) {
+        #expect(throws: JournalError.damageWouldLoseRecords(loss), "recovery", sourceLocation: sourceLocation) {
             _ = try JournalStream.open(directory: directory, streamIndex: 0)
         }
-        #expect(throws: expected, "reader", sourceLocation: sourceLocation) {
+        #expect(throws: readerError, "reader", sourceLocation: sourceLocation) {
             _ = try Journal.readAll(directory)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == before,
                 "nothing was cut or set aside", sourceLocation: sourceLocation)
     }
 
-    @Test func aBitFlipInAMiddleSegmentIsAHardError() throws {
+    static func loss(_ directory: String, _ paths: ArraySlice<String>, offset: Int64, damage: JournalDamage,
+                     lastIntactLSN: UInt64, bytesLost: Int64, after: ClosedRange<UInt64>) -> JournalLossReport {
+        JournalLossReport(directory: directory, streamIndex: 0, segmentPath: paths.first!, offset: offset, damage: damage,
+                          lastIntactLSN: lastIntactLSN, bytesLost: bytesLost, filesAffected: Array(paths),
+                          recordsAfterDamage: after.count, lsnRangeAfterDamage: after, preservedPaths: [])
+    }
+
+    @Test func aBitFlipInAMiddleSegmentIsRefused() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let paths = try Self.makeJournal(temporary.stream())
@@ -40,38 +50,46 @@ import Testing
         let computed = bytes.withUnsafeBytes {
             RecordHeader.checksum(lsn: 6, kind: 7, payload: UnsafeRawBufferPointer(rebasing: $0[(32 + 57 + 17)...]))
         }
-        try Self.expectRefused(temporary.stream(), .corruptSegment(
-            path: paths[2], offset: 32 + 57, damage: .checksumMismatch(stored: stored.checksum, computed: computed)))
+        let damage = JournalDamage.checksumMismatch(stored: stored.checksum, computed: computed)
+        try Self.expectRefused(temporary.stream(), .corruptSegment(path: paths[2], offset: 32 + 57, damage: damage),
+                               Self.loss(temporary.stream(), paths[2...], offset: 32 + 57, damage: damage, lastIntactLSN: 5,
+                                         bytesLost: 57 + 146 * 2, after: 7 ... 10))
         // Reading from after the damaged segment still works (e.g. a snapshot covers it).
         #expect(try Journal.readAll(temporary.stream(), from: 7).map(\.lsn) == [7, 8, 9, 10])
     }
 
-    @Test func aTruncatedMiddleSegmentIsAHardError() throws {
+    @Test func aTruncatedMiddleSegmentIsRefused() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let paths = try Self.makeJournal(temporary.stream())
         let bytes = try Journal.fileBytes(paths[1])
         try Journal.writeFile(paths[1], Array(bytes.dropLast(10)))
-        try Self.expectRefused(temporary.stream(), .corruptSegment(
-            path: paths[1], offset: 32 + 57, damage: .truncatedPayload(payloadBytes: 40, bytesPresent: 30)))
+        let damage = JournalDamage.truncatedPayload(payloadBytes: 40, bytesPresent: 30)
+        try Self.expectRefused(temporary.stream(), .corruptSegment(path: paths[1], offset: 32 + 57, damage: damage),
+                               Self.loss(temporary.stream(), paths[1...], offset: 32 + 57, damage: damage, lastIntactLSN: 3,
+                                         bytesLost: 47 + 146 * 3, after: 5 ... 10))
     }
 
-    @Test func aDamagedMiddleSegmentHeaderIsAHardError() throws {
+    @Test func aDamagedMiddleSegmentHeaderIsRefused() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let paths = try Self.makeJournal(temporary.stream())
         var bytes = try Journal.fileBytes(paths[3])
         bytes[17] ^= 1  // first LSN field
         try Journal.writeFile(paths[3], bytes)
-        try Self.expectRefused(temporary.stream(), .corruptSegment(
-            path: paths[3], offset: 0, damage: .badSegmentHeader(reason: "header checksum mismatch")))
+        let damage = JournalDamage.badSegmentHeader(reason: "header checksum mismatch")
+        try Self.expectRefused(temporary.stream(), .corruptSegment(path: paths[3], offset: 0, damage: damage),
+                               Self.loss(temporary.stream(), paths[3...], offset: 0, damage: damage, lastIntactLSN: 6,
+                                         bytesLost: 146 * 2, after: 7 ... 10))
     }
 
-    @Test func aMissingMiddleSegmentIsAGap() throws {
+    @Test func aMissingMiddleSegmentIsAGapAndRefused() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let paths = try Self.makeJournal(temporary.stream())
         try FileManager.default.removeItem(atPath: paths[2])
-        try Self.expectRefused(temporary.stream(), .lsnGap(path: paths[3], expectedLSN: 5, foundLSN: 7))
+        try Self.expectRefused(temporary.stream(), .lsnGap(path: paths[3], expectedLSN: 5, foundLSN: 7),
+                               Self.loss(temporary.stream(), paths[3...], offset: 0, damage: .segmentGap(expected: 5, found: 7),
+                                         lastIntactLSN: 4, bytesLost: 146 * 2, after: 7 ... 10))
     }
 }
