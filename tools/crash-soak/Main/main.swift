@@ -76,15 +76,15 @@ func run() async -> Int32 {
         while cycle < options.cycles && ContinuousClock.now < deadline {
             cycle += 1
             let (restarted, report) = try await soak.runCycle(seed: generator.next(), cycle: cycle, server: server, model: &model)
-            server = restarted
             print("cycle \(cycle): \(report)")
-            if !report.violations.isEmpty {
+            if !report.violations.isEmpty || restarted == nil {
                 for violation in report.violations { print("  violation: \(violation)") }
-                server.send(SIGKILL)
-                server.waitForExit()
+                restarted?.send(SIGKILL)
+                restarted?.waitForExit()
                 print("crash-soak: FAILED at cycle \(cycle) (seed \(options.seed)); data directory kept: \(directory)")
                 return 1
             }
+            server = restarted!
         }
         server.send(SIGTERM)
         let status = server.waitForExit()
