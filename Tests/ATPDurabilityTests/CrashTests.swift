@@ -5,9 +5,11 @@ import ATPProtocol
 import Foundation
 import Testing
 
-/// atpd as a process on a data directory: kill -9 under load keeps every acknowledged operation and
-/// leaves no unacknowledged partial reservation holding units; a second atpd is refused; SIGTERM
-/// leaves a snapshot that covers everything.
+/// atpd as a process on a data directory: kill -9 under load keeps every acknowledged operation
+/// (reservations with their grants and states, allowing for expiry; cells' reserved and committed
+/// buckets; onHand, resends not counted twice) and leaves no unacknowledged partial reservation
+/// holding units; atpd starts again after every kill; a second atpd is refused; SIGTERM leaves a
+/// snapshot that covers everything.
 @Suite struct CrashTests {
     /// The `atpd` executable built next to this test bundle, or nil.
     static let atpdPath = AtpdProcess.executable(near: CommandLine.arguments[0])
@@ -18,22 +20,29 @@ import Testing
         return UInt64.random(in: 1...UInt64(UInt32.max))
     }
 
+    /// One crash test's settings.
+    struct CrashRun: Sendable, CustomTestStringConvertible {
+        var snapshotIntervalSeconds: Int
+        var mode: CrashWorkload.Mode
+        var testDescription: String { "\(mode), snapshot every \(snapshotIntervalSeconds) s" }
+    }
+
     @Test(.enabled(if: atpdPath != nil, "the atpd executable is built next to the tests"),
-          arguments: [0, 1])
-    func killNineUnderLoadKeepsEveryAcknowledgedOperation(snapshotIntervalSeconds: Int) async throws {
+          arguments: [CrashRun(snapshotIntervalSeconds: 0, mode: .mixed), CrashRun(snapshotIntervalSeconds: 1, mode: .mixed),
+                      CrashRun(snapshotIntervalSeconds: 1, mode: .storm)])
+    func killNineUnderLoadKeepsEveryAcknowledgedOperation(run: CrashRun) async throws {
         let directory = TemporaryDirectory()
         var soak = CrashSoak(atpdPath: try #require(Self.atpdPath), dataDirectory: directory.path)
         // Cycles with a snapshot every second also crash during and between snapshots.
-        soak.atpdArguments += ["--snapshot-interval-seconds", "\(snapshotIntervalSeconds)"]
+        soak.atpdArguments += ["--snapshot-interval-seconds", "\(run.snapshotIntervalSeconds)"]
         soak.killDelayMilliseconds = 200...900
+        soak.workload.mode = run.mode
         let seed = Self.seed()
-        print("crash test: seed \(seed) (repeat with ATP_CRASH_SEED=\(seed)), snapshot interval \(snapshotIntervalSeconds) s")
+        print("crash test: seed \(seed) (repeat with ATP_CRASH_SEED=\(seed)), \(run.testDescription)")
         var generator = SeededGenerator(seed: seed)
         var model = CrashModel()
         var server = try soak.start()
         var acknowledged = 0
-        var unknownApplied = 0
-        var unknownAbsent = 0
         for cycle in 1...2 {
             let (restarted, report) = try await soak.runCycle(seed: generator.next(), cycle: cycle, server: server, model: &model)
             print("crash test cycle \(cycle): \(report)")
@@ -42,27 +51,86 @@ import Testing
             server = restarted
             #expect(report.recovery.contains("recovered"), "atpd logs its recovery: \(restarted.log)")
             acknowledged += report.acknowledged
-            unknownApplied += report.unknownApplied
-            unknownAbsent += report.unknownAbsent
         }
         // The load did something worth checking: operations were acknowledged before each kill.
         #expect(acknowledged > 10, "seed \(seed): only \(acknowledged) operations acknowledged")
-        // And the checks can fail: a model that claims one more unit, and a held reservation as
-        // committed, is caught.
-        var wrong = model
-        let cell = try #require(wrong.onHand.keys.first)
-        wrong.onHand[cell, default: 0] += 1
-        let held = wrong.reservations.first { $0.value.state == .held }?.key
-        if let held { wrong.reservations[held]?.state = .committed }
-        var wrongReport = CrashSoak.CycleReport(seed: seed)
-        let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
-        try await soak.check(client, model: &wrong, report: &wrongReport)
-        await client.close()
-        #expect(wrongReport.violations.contains { $0.kind == .onHand && $0.subject == cell.description }, "\(wrongReport.violations)")
-        if let held { #expect(wrongReport.violations.contains { $0.kind == .wrongState && $0.subject == held }) }
+        try await checksCatchAPlantedWrongModel(soak: soak, server: server, model: model, seed: seed)
         server.send(SIGTERM)
         #expect(server.waitForExit() == 0)
         directory.remove()
+    }
+
+    /// The checks can fail: a model with planted mistakes, checked against the running server, is
+    /// caught on each one, by kind and subject.
+    func checksCatchAPlantedWrongModel(soak: CrashSoak, server: AtpdProcess, model: CrashModel, seed: UInt64) async throws {
+        var wrong = model
+        let live = model.reservations.filter { $0.value.pending == nil }
+        func first(_ state: ReservationState, longTTL: Bool = false, excluding: Set<String> = []) -> String? {
+            live.keys.sorted().first { id in
+                live[id]!.state == state && !excluding.contains(id)
+                    && (!longTTL || live[id]!.request.ttlMilliseconds == soak.workload.longTTLMilliseconds)
+            }
+        }
+        var expected: [(CrashViolation.Kind, String)] = []
+        // One unit too many received on a cell.
+        let cell = try #require(wrong.onHand.keys.sorted().first)
+        wrong.onHand[cell, default: 0] += 1
+        expected.append((.onHand, cell.description))
+        // A thousand units too many reserved on another cell (far outside any expiry margin).
+        let otherCell = try #require(wrong.onHand.keys.sorted().last)
+        wrong.bucketDrift[otherCell, default: BucketDrift()].reserved += 1_000
+        expected.append((.reservedBucket, otherCell.description))
+        // An acknowledged held reservation the server never saw: the probe starts a new one.
+        let request = WireReserveRequest(id: try ReservationID("PLANTED-LOST"), ttlMilliseconds: 3_600_000,
+                                         mode: .allOrNothing, lines: [WireReservationLine(sku: "SKU-0", target: .location("S1"), quantity: 1)])
+        let grant = [WireLineGrant(requested: 1, granted: 1, allocations: [WireLineAllocation(location: "S1", quantity: 1)])]
+        wrong.reservations["PLANTED-LOST"] = ModelReservation(request: request, state: .held, lines: grant,
+                                                              expiresAtMilliseconds: wallClockMilliseconds() + 3_600_000)
+        expected.append((.lostReservation, "PLANTED-LOST"))
+        // An acknowledged committed reservation the server never saw: commit answers unknownReservation.
+        var committedRequest = request
+        committedRequest.id = try ReservationID("PLANTED-COMMITTED")
+        wrong.reservations["PLANTED-COMMITTED"] = ModelReservation(request: committedRequest, state: .committed, lines: grant,
+                                                                   expiresAtMilliseconds: nil)
+        expected.append((.unknownReservation, "PLANTED-COMMITTED"))
+        // A released (or expired) reservation claimed committed.
+        if let settled = first(.released) ?? first(.expired) {
+            wrong.reservations[settled]?.state = .committed
+            expected.append((.wrongState, settled))
+        }
+        // A held reservation whose ttl the model thinks ran out 10 s ago.
+        if let held = first(.held, longTTL: true) {
+            let past = wallClockMilliseconds() - 10_000
+            wrong.reservations[held]?.expiresAtMilliseconds = past...past
+            expected.append((.wrongState, held))
+        }
+        // A committed reservation acknowledged with one unit more on its first line.
+        if let committed = first(.committed), !(wrong.reservations[committed]?.lines.isEmpty ?? true) {
+            wrong.reservations[committed]?.lines[0].granted += 1
+            expected.append((.wrongGrants, committed))
+            // And another the model forgot: its units are committed on cells no reservation explains.
+            if let forgotten = first(.committed, excluding: [committed]),
+               let units = model.reservations[forgotten]?.lines.first?.allocations.first,
+               let sku = model.reservations[forgotten]?.request.lines.first?.sku {
+                wrong.reservations[forgotten] = nil
+                expected.append((.committedBucket, CellKey(sku: sku, location: units.location).description))
+            }
+        }
+        // The channel with another buffer.
+        if var channel = wrong.channel {
+            channel.bufferUnits += 1
+            wrong.channel = channel
+            expected.append((.channel, channel.name))
+        }
+        var report = CrashSoak.CycleReport(seed: seed)
+        let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
+        try await soak.check(client, model: &wrong, report: &report)
+        await client.close()
+        print("crash test: \(expected.count) planted mistakes, \(report.violations.count) violations reported")
+        for (kind, subject) in expected {
+            #expect(report.violations.contains { $0.kind == kind && $0.subject == subject },
+                    "seed \(seed): the planted \(kind) on \(subject) is not caught: \(report.violations)")
+        }
     }
 
     @Test(.enabled(if: atpdPath != nil, "the atpd executable is built next to the tests"))
