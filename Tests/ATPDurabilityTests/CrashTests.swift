@@ -76,10 +76,16 @@ import Testing
         let cell = try #require(wrong.onHand.keys.sorted().first)
         wrong.onHand[cell, default: 0] += 1
         expected.append((.onHand, cell.description))
-        // A thousand units too many reserved on another cell (far outside any expiry margin).
-        let otherCell = try #require(wrong.onHand.keys.sorted().last)
-        wrong.bucketDrift[otherCell, default: BucketDrift()].reserved += 1_000
-        expected.append((.reservedBucket, otherCell.description))
+        // A unit held on the server by a reservation the model never heard of.
+        let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
+        let keys = wrong.onHand.keys.sorted()
+        let sellable = try await client.query(keys.map { .cell(sku: $0.sku, location: $0.location) })
+        if let index = sellable.answers.firstIndex(where: { $0.sellable > 0 }) {
+            let unseen = WireReserveRequest(id: try ReservationID("PLANTED-UNSEEN"), ttlMilliseconds: 3_600_000, mode: .allOrNothing,
+                                            lines: [WireReservationLine(sku: keys[index].sku, target: .location(keys[index].location), quantity: 1)])
+            #expect(try await client.reserve(unseen).state == .held)
+            expected.append((.reservedBucket, keys[index].description))
+        }
         // An acknowledged held reservation the server never saw: the probe starts a new one.
         let request = WireReserveRequest(id: try ReservationID("PLANTED-LOST"), ttlMilliseconds: 3_600_000,
                                          mode: .allOrNothing, lines: [WireReservationLine(sku: "SKU-0", target: .location("S1"), quantity: 1)])
@@ -123,7 +129,6 @@ import Testing
             expected.append((.channel, channel.name))
         }
         var report = CrashSoak.CycleReport(seed: seed)
-        let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
         try await soak.check(client, model: &wrong, report: &report)
         await client.close()
         print("crash test: \(expected.count) planted mistakes, \(report.violations.count) violations reported")

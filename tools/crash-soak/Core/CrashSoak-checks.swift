@@ -283,32 +283,44 @@ extension CrashSoak {
 
     /// Checks `reserved` and `committed` of every cell against the reservations found. A
     /// difference already reported stays in `model.bucketDrift` (the tool cannot repair the
-    /// server), so that each one is reported once, in the check that first sees it.
+    /// server), so that each one is reported once, in the check that first sees it; a cell that
+    /// matches its reservations again (say the reservation behind the difference was released
+    /// since) forgets its drift.
     func checkBuckets(_ cells: [CellKey: WireCell], read: ClosedRange<Int64>, findings: [String: Finding],
                       questionsAfterRead: Bool, model: inout CrashModel, stage: String, report: inout CycleReport) {
         let bounds = bucketBounds(read: read, findings: findings, questionsAfterRead: questionsAfterRead, model: model)
-        for key in Set(cells.keys).union(bounds.keys).sorted() {
+        for key in Set(cells.keys).union(bounds.keys).union(model.bucketDrift.keys).sorted() {
             let expected = bounds[key] ?? BucketBounds()
             var drift = model.bucketDrift[key, default: BucketDrift()]
             let reserved = Int64(cells[key]?.reserved ?? 0)
             let committed = Int64(cells[key]?.committed ?? 0)
-            let reservedRange = expected.reserved.shifted(by: drift.reserved)
-            let committedRange = expected.committed.shifted(by: drift.committed)
-            let earlier = { (value: Int64) in value == 0 ? "" : " and \(value) left over from an earlier violation" }
-            if !reservedRange.contains(reserved) {
+            let earlier = { (value: Int64) in value == 0 ? "" : " (\(value) left over from an earlier violation)" }
+            if let problem = Self.bucketProblem(reserved, expected: expected.reserved, drift: &drift.reserved) {
                 report.violations.append(CrashViolation(.reservedBucket, key.description,
                     "\(stage): reserved \(reserved), the reservations found held there hold \(expected.reserved.rangeDescription)"
-                        + "\(earlier(drift.reserved)) (\(Self.holderList(expected.reservedBy)))"))
-                drift.reserved += reserved - reservedRange.clamped(reserved)
+                        + "\(earlier(problem)) (\(Self.holderList(expected.reservedBy)))"))
             }
-            if !committedRange.contains(committed) {
+            if let problem = Self.bucketProblem(committed, expected: expected.committed, drift: &drift.committed) {
                 report.violations.append(CrashViolation(.committedBucket, key.description,
                     "\(stage): committed \(committed), the reservations found committed there hold \(expected.committed.rangeDescription)"
-                        + "\(earlier(drift.committed)) (\(Self.holderList(expected.committedBy)))"))
-                drift.committed += committed - committedRange.clamped(committed)
+                        + "\(earlier(problem)) (\(Self.holderList(expected.committedBy)))"))
             }
-            if drift != BucketDrift() { model.bucketDrift[key] = drift }
+            model.bucketDrift[key] = drift == BucketDrift() ? nil : drift
         }
+    }
+
+    /// Whether `found` is a new difference from `expected` (given the drift reported before): nil
+    /// when it is not (the drift is reset when `found` matches `expected` itself), else the drift
+    /// that was known before (and `drift` becomes the new difference).
+    static func bucketProblem(_ found: Int64, expected: ClosedRange<Int64>, drift: inout Int64) -> Int64? {
+        if expected.contains(found) {
+            drift = 0
+            return nil
+        }
+        if expected.shifted(by: drift).contains(found) { return nil }
+        let before = drift
+        drift = found - expected.clamped(found)
+        return before
     }
 
     /// The holders of a cell's units, those with an operation in flight at the kill or an expiry
