@@ -8,6 +8,13 @@ public struct DurabilityConfiguration: Sendable {
     /// The journal streams' settings; `journal.durability` is the `sync` / `interval` / `none` mode
     /// (docs/DURABILITY.md says what each can lose). Default `.sync`.
     public var journal = JournalConfiguration()
+    /// What recovery does with journal damage that would lose acknowledged records (a damaged
+    /// segment header, a bad record with valid records after it, damage in an earlier segment, a
+    /// gap between segments): `.refuse` (the default; `open` throws `DurabilityError.journalDamaged`
+    /// and changes nothing) or `.acceptLoss` (the damaged bytes are set aside in `.damaged` files,
+    /// the records in them are lost, `RecoveryReport.acceptedJournalLosses` and the log say so).
+    /// Damage a crash leaves (a torn tail) is cut under either. docs/DURABILITY.md, "Damaged journals".
+    public var journalDamagePolicy: JournalDamagePolicy = .refuse
     /// Snapshots kept (older ones and the journal segments they alone needed are deleted). Default 3.
     public var snapshotsKept = 3
     /// Seconds between scheduled snapshots; 0 turns the schedule off. Default 300.
@@ -52,6 +59,9 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
     public var recordsReplayed: [Int] = []
     /// Torn or corrupt journal tails cut (and preserved in `.damaged` files), per stream.
     public var tailRepairs: [(streamIndex: Int, repair: JournalTailRepair)] = []
+    /// Journal damage that lost records, cut because `journalDamagePolicy` was `.acceptLoss`, per
+    /// stream (the bytes are kept in `.damaged` files).
+    public var acceptedJournalLosses: [(streamIndex: Int, loss: JournalLossReport)] = []
     /// Repairs of reservations left half-done by the crash.
     public var normalization = NormalizationReport()
     /// Wall time of the whole recovery, in milliseconds.
@@ -63,7 +73,45 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
         let repairs = "\(normalization.recordsForgotten) forgotten, \(normalization.recordsRolledForward) rolled forward, "
             + "\(normalization.holdsReleased) holds released, \(normalization.holdsCommitted) holds committed"
         return "\(snapshot), \(replayed) journal records replayed \(recordsReplayed), \(tailRepairs.count) damaged tails cut, "
+            + "\(acceptedJournalLosses.count) journal losses accepted, "
             + "\(snapshotsSkipped.count) snapshots skipped, repairs: \(repairs); \(durationMilliseconds) ms"
+    }
+}
+
+/// How serious a line given to `DurableLedger.open`'s `log` closure is.
+public enum RecoveryLogSeverity: Sendable, Equatable {
+    /// A step worth knowing (a snapshot skipped, reservations repaired).
+    case notice
+    /// A crash-damaged journal tail was cut: nothing acknowledged in `.sync` was in it.
+    case warning
+    /// Journal damage was accepted (`JournalDamagePolicy.acceptLoss`): acknowledged records were lost.
+    case error
+}
+
+/// The lines recovery logs about journal damage, and their severity, so that a server logs each
+/// at its level (atpd: a cut tail at warning, an accepted loss at error).
+public enum RecoveryLog {
+    static let tailRepairedPrefix = "journal tail cut"
+    static let lossAcceptedPrefix = "JOURNAL DAMAGE ACCEPTED"
+
+    /// The line for a crash-damaged tail that was cut.
+    static func tailRepaired(streamIndex: Int, _ repair: JournalTailRepair) -> String {
+        "\(tailRepairedPrefix): journal stream \(streamIndex), byte \(repair.offset) of \(repair.segmentPath) "
+            + "(\(repair.bytesCut) bytes; \(repair.damage); \(repair.cause)), as a crash leaves it; "
+            + "the bytes are kept in \(repair.preservedPath)"
+    }
+
+    /// The line for damage whose loss was accepted.
+    static func lossAccepted(_ loss: JournalLossReport) -> String {
+        "\(lossAcceptedPrefix), RECORDS LOST (journal damage policy acceptLoss): \(loss); the stream continues "
+            + "at LSN \(loss.lastIntactLSN + 1)"
+    }
+
+    /// `.error` for an accepted loss, `.warning` for a cut tail, `.notice` for any other line.
+    public static func severity(of line: String) -> RecoveryLogSeverity {
+        if line.hasPrefix(lossAcceptedPrefix) { return .error }
+        if line.hasPrefix(tailRepairedPrefix) { return .warning }
+        return .notice
     }
 }
 

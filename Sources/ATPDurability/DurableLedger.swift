@@ -116,22 +116,33 @@ public final class DurableLedger: Sendable {
                                      report: inout RecoveryReport,
                                      log: (String) -> Void) throws(DurabilityError) -> [JournalStream] {
         var streams: [JournalStream] = []
+        var damaged: [JournalLossReport] = []
         for index in 0..<workerCount {
             let directory = JournalLayout.streamDirectory(dataDirectory: durability.dataDirectory, streamIndex: index)
             do {
                 let stream = try JournalStream.open(directory: directory, streamIndex: index,
                                                     configuration: durability.journal,
+                                                    damagePolicy: durability.journalDamagePolicy,
                                                     fileOperations: durability.journalFileOperations)
                 if let repair = stream.recovery.tailRepair {
                     report.tailRepairs.append((index, repair))
-                    log("journal stream \(index): cut a damaged tail at offset \(repair.offset) of \(repair.segmentPath) "
-                        + "(\(repair.bytesCut) bytes, \(repair.damage)); the bytes are kept in \(repair.preservedPath)")
+                    log(RecoveryLog.tailRepaired(streamIndex: index, repair))
+                }
+                if let loss = stream.recovery.acceptedLoss {
+                    report.acceptedJournalLosses.append((index, loss))
+                    log(RecoveryLog.lossAccepted(loss))
                 }
                 streams.append(stream)
+            } catch .damageWouldLoseRecords(let loss) {
+                damaged.append(loss)  // go on: the refusal names the damage of every stream at once
             } catch {
                 for stream in streams { try? stream.close() }
                 throw .journal(streamIndex: index, error)
             }
+        }
+        if !damaged.isEmpty {
+            for stream in streams { try? stream.close() }
+            throw .journalDamaged(damaged)
         }
         return streams
     }

@@ -26,6 +26,8 @@ public struct ATPDOptions: Sendable, Equatable {
     public var tokensFile: String? = nil
     /// `--demo`: the demo catalogue, demo tokens when none are configured, metrics on 9411.
     public var demo = false
+    /// `--accept-journal-damage`: `acceptJournalDamage` (the flag can only turn it on).
+    public var acceptJournalDamage = false
 
     /// No flags.
     public init() {}
@@ -37,6 +39,15 @@ public struct ResolvedConfiguration: Sendable, Equatable {
     public var configuration: ServerConfiguration
     /// Where `configuration.tokens` came from (printed by `--print-config` and at start).
     public var tokenOrigin: ServerConfiguration.TokenOrigin
+    /// Whether recovery may accept journal damage that loses acknowledged records, setting the
+    /// damaged bytes aside (`--accept-journal-damage` or the file's `acceptJournalDamage`; default
+    /// false: atpd refuses to start and says what is damaged). docs/DURABILITY.md, "Damaged journals".
+    public var acceptJournalDamage = false
+
+    /// The start keys as `key = value` lines, for `--print-config` after `configuration.describe()`.
+    public func describeStartKeys() -> String {
+        "acceptJournalDamage = \(acceptJournalDamage)"
+    }
 }
 
 /// One configuration story (docs/CONFIGURATION.md): defaults, then the file, then the flags; tokens
@@ -49,9 +60,10 @@ public enum ConfigurationResolver {
     /// and the reason for the first bad value; when a flag set the value, the reason names the flag.
     public static func resolve(_ options: ATPDOptions, environment: [String: String],
                                coreCount: Int = systemCoreCount()) throws(ConfigurationError) -> ResolvedConfiguration {
-        var configuration = try options.configFile.map { path throws(ConfigurationError) in
-            try ServerConfiguration(jsonFile: path)
-        } ?? ServerConfiguration()
+        let file = try options.configFile.map { path throws(ConfigurationError) in
+            try ServerConfiguration.read(jsonFile: path)
+        }
+        var configuration = file?.configuration ?? ServerConfiguration()
         if let host = options.host { configuration.host = host }
         if let port = options.port { configuration.port = port }
         if let shards = options.shardCount { configuration.ledger.shardCount = shards }
@@ -75,7 +87,9 @@ public enum ConfigurationResolver {
                 origin = .demo
             }
             try configuration.validate()
-            return ResolvedConfiguration(configuration: configuration, tokenOrigin: origin)
+            let acceptJournalDamage = options.acceptJournalDamage || file?.startKeys.acceptJournalDamage == true
+            return ResolvedConfiguration(configuration: configuration, tokenOrigin: origin,
+                                         acceptJournalDamage: acceptJournalDamage)
         } catch {
             guard let flag = options.flag(setting: error.key) else { throw error }
             throw ConfigurationError(key: error.key, value: error.value, reason: error.reason + " (set by \(flag))")

@@ -12,8 +12,22 @@ import Foundation
 ///   "tokens": [ { "name": "web-shop", "token": "…", "roles": ["query", "reserve"] } ] }
 /// ```
 extension ServerConfiguration {
+    /// Keys of the configuration file that decide how atpd starts rather than configure the
+    /// server; `ConfigurationResolver` puts them in `ResolvedConfiguration`.
+    public struct StartKeys: Sendable, Equatable {
+        /// `acceptJournalDamage` (`true` or `false`), nil when the file leaves it out.
+        public var acceptJournalDamage: Bool? = nil
+    }
+
     /// Reads a configuration file over the defaults. Throws `ConfigurationError` naming the key.
     public init(jsonFile path: String) throws(ConfigurationError) {
+        self = try Self.read(jsonFile: path).configuration
+    }
+
+    /// Reads a configuration file over the defaults, and the start keys it gives. Throws
+    /// `ConfigurationError` naming the key.
+    public static func read(jsonFile path: String) throws(ConfigurationError) -> (configuration: ServerConfiguration,
+                                                                                   startKeys: StartKeys) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(key: "(file)", value: path, reason: "cannot be read")
         }
@@ -26,13 +40,15 @@ extension ServerConfiguration {
         guard let root = object as? [String: Any] else {
             throw ConfigurationError(key: "(file)", value: path, reason: "must hold a JSON object")
         }
-        self.init()
-        try apply(root)
-        try validate()
+        var configuration = ServerConfiguration()
+        let startKeys = try configuration.apply(root)
+        try configuration.validate()
+        return (configuration, startKeys)
     }
 
-    private mutating func apply(_ root: [String: Any]) throws(ConfigurationError) {
+    private mutating func apply(_ root: [String: Any]) throws(ConfigurationError) -> StartKeys {
         var reader = KeyReader(object: root, prefix: "")
+        let startKeys = StartKeys(acceptJournalDamage: try reader.bool("acceptJournalDamage"))
         if let host = try reader.string("host") { self.host = host }
         if let port = try reader.int("port") { self.port = port }
         if let threads = try reader.int("ioThreads") { ioThreads = threads }
@@ -109,6 +125,7 @@ extension ServerConfiguration {
             }
         }
         try reader.refuseUnknownKeys()
+        return startKeys
     }
 }
 
@@ -133,6 +150,16 @@ private struct KeyReader {
             throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be a whole number")
         }
         return number.intValue
+    }
+
+    mutating func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = object[key] else { return nil }
+        used.insert(key)
+        // Only JSON `true`/`false` (NSNumbers of type "c"), not the numbers 0 and 1.
+        guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
+            throw ConfigurationError(key: prefix + key, value: "\(value)", reason: "must be true or false")
+        }
+        return number.boolValue
     }
 
     mutating func string(_ key: String) throws(ConfigurationError) -> String? {

@@ -60,6 +60,14 @@ struct ATPD: ParsableCommand {
     var snapshotIntervalSeconds: Int?
     @Option(name: .customLong("snapshots-kept"), help: "Snapshots kept (default 3).")
     var snapshotsKept: Int?
+    @Flag(name: .customLong("accept-journal-damage"),
+          help: """
+            Start even when the journal is damaged so that acknowledged records would be lost (atpd refuses \
+            and says what is damaged otherwise): the damaged bytes are moved aside (<segment>.damaged), those \
+            records are lost, and the loss is logged at error level. Copy the data directory first \
+            (docs/DURABILITY.md, "Damaged journals").
+            """)
+    var acceptJournalDamage = false
 
     /// The durability settings, or nil to run in memory.
     /// The durability flags over the configuration file's keys (`dataDirectory`, `durability`,
@@ -88,9 +96,11 @@ struct ATPD: ParsableCommand {
     }
 
     /// The durability settings of `configuration` (checked), or nil to run in memory.
-    static func durabilityConfiguration(_ configuration: ServerConfiguration) -> DurabilityConfiguration? {
+    static func durabilityConfiguration(_ configuration: ServerConfiguration,
+                                        acceptJournalDamage: Bool) -> DurabilityConfiguration? {
         guard let directory = configuration.dataDirectory else { return nil }
         var settings = DurabilityConfiguration(dataDirectory: directory)
+        settings.journalDamagePolicy = acceptJournalDamage ? .acceptLoss : .refuse
         settings.journal.durability = DurabilityConfiguration.parseDurability(configuration.durability) ?? .sync
         settings.snapshotIntervalSeconds = configuration.snapshotIntervalSeconds
         settings.snapshotsKept = configuration.snapshotsKept
@@ -110,6 +120,7 @@ struct ATPD: ParsableCommand {
         options.logLevel = logLevel
         options.tokensFile = tokensFile
         options.demo = demo
+        options.acceptJournalDamage = acceptJournalDamage
         return options
     }
 
@@ -124,6 +135,7 @@ struct ATPD: ParsableCommand {
         try applyDurabilityFlags(to: &configuration)
         if printConfig {
             print(configuration.describe())
+            print(resolved.describeStartKeys())
             print("tokens from = \(resolved.tokenOrigin.rawValue)")
             return
         }
@@ -137,11 +149,15 @@ struct ATPD: ParsableCommand {
             "tokens": "\(configuration.tokens.count)", "tokensFrom": "\(resolved.tokenOrigin.rawValue)",
         ])
         let running: RunningServer
+        let durability = Self.durabilityConfiguration(configuration, acceptJournalDamage: resolved.acceptJournalDamage)
         do {
-            running = try RunningServer.start(configuration, demo: demo, durability: Self.durabilityConfiguration(configuration),
-                                              logger: logger)
+            running = try RunningServer.start(configuration, demo: demo, durability: durability, logger: logger)
         } catch {
             logger.critical("could not start", metadata: ["error": "\(error)"])
+            if let durability, let explanation = (error as? DurabilityError)?
+                .journalDamageExplanation(dataDirectory: durability.dataDirectory) {
+                FileHandle.standardError.write(Data((explanation + "\n").utf8))
+            }
             throw ExitCode(1)
         }
         logger.info("started", metadata: ["durationMilliseconds": "\(milliseconds(since: started))"])
@@ -206,9 +222,20 @@ struct RunningServer: Sendable {
         logger.info("recovering", metadata: [
             "dataDirectory": "\(durability.dataDirectory)", "durability": "\(durability.journal.durability)",
             "snapshotIntervalSeconds": "\(durability.snapshotIntervalSeconds)", "snapshotsKept": "\(durability.snapshotsKept)",
+            "journalDamagePolicy": "\(durability.journalDamagePolicy)",
         ])
+        if durability.journalDamagePolicy == .acceptLoss {
+            logger.warning("""
+                journal damage that loses acknowledged records will be accepted (--accept-journal-damage or \
+                acceptJournalDamage); remove it once this start is done
+                """)
+        }
         let ledger = try DurableLedger.open(configuration: configuration.ledger, durability: durability) { line in
-            logger.notice("\(line)")
+            switch RecoveryLog.severity(of: line) {
+            case .error: logger.error("\(line)")
+            case .warning: logger.warning("\(line)")
+            case .notice: logger.notice("\(line)")
+            }
         }
         logger.info("recovered", metadata: ["report": "\(ledger.recovery)"])
         ledger.startSnapshotSchedule()

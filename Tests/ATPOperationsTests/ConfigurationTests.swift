@@ -66,6 +66,8 @@ import Testing
         (#"{"outboundBytesHighWaterMark": 100}"#, "outboundBytesHighWaterMark"),
         (#"{"shutdownGraceMilliseconds": -1}"#, "shutdownGraceMilliseconds"),
         (#"{"metricsHost": ""}"#, "metricsHost"),
+        (#"{"acceptJournalDamage": 1}"#, "acceptJournalDamage"),
+        (#"{"acceptJournalDamage": "yes"}"#, "acceptJournalDamage"),
         ("[1, 2]", "(file)"),
         ("{not json", "(file)"),
     ])
@@ -142,6 +144,27 @@ import Testing
         options.metricsPort = 65_536
         #expect(throws: ConfigurationError(key: "metricsPort", value: "65536", reason: "must be from 0 to 65535 (set by --metrics-port)")) {
             _ = try ConfigurationResolver.resolve(options, environment: [:])
+        }
+    }
+
+    /// Accepting journal damage that loses records is off unless the flag or the file turns it on;
+    /// `--print-config` shows it.
+    @Test func acceptJournalDamageComesFromTheFlagOrTheFile() throws {
+        let off = try ConfigurationResolver.resolve(ATPDOptions(), environment: [:])
+        #expect(!off.acceptJournalDamage)
+        #expect(off.describeStartKeys() == "acceptJournalDamage = false")
+        var flag = ATPDOptions()
+        flag.acceptJournalDamage = true
+        #expect(try ConfigurationResolver.resolve(flag, environment: [:]).acceptJournalDamage)
+        for (json, expected) in [(#"{"acceptJournalDamage": true}"#, true), (#"{"acceptJournalDamage": false}"#, false)] {
+            var options = ATPDOptions()
+            options.configFile = try Self.file(json)
+            defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+            let resolved = try ConfigurationResolver.resolve(options, environment: [:])
+            #expect(resolved.acceptJournalDamage == expected, "\(json)")
+            #expect(resolved.describeStartKeys() == "acceptJournalDamage = \(expected)")
+            options.acceptJournalDamage = true
+            #expect(try ConfigurationResolver.resolve(options, environment: [:]).acceptJournalDamage, "the flag turns it on")
         }
     }
 
