@@ -74,6 +74,11 @@ public final class AtpdProcess: Sendable {
     /// Everything atpd printed so far.
     public var log: String { output.withLock { $0 } }
 
+    /// The last `lines` lines atpd printed.
+    public func logTail(lines: Int = 40) -> String {
+        log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
     /// Sends `signal` (SIGKILL, SIGTERM...) to the process.
     public func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)

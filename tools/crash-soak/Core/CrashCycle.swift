@@ -117,8 +117,9 @@ public struct CrashSoak: Sendable {
     }
 
     /// Runs one cycle on `server` (already started on the data directory): load, SIGKILL,
-    /// restart, checks. Returns the restarted server (nil when atpd refused to start: a violation
-    /// with its output is in the report) and the report.
+    /// restart, checks. Returns the restarted server (nil when atpd refused to start, or exited
+    /// during the checks: a violation with its output is in the report) and the report. Throws when
+    /// the load cannot connect.
     public func runCycle(seed: UInt64, cycle: Int, server: AtpdProcess, model: inout CrashModel,
                          restartArguments: [String] = []) async throws -> (AtpdProcess?, CycleReport) {
         var report = CycleReport(seed: seed)
@@ -148,14 +149,19 @@ public struct CrashSoak: Sendable {
             }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(killDelay))
+                shared.exitedBeforeKill.store(!server.process.isRunning, ordering: .relaxed)
                 shared.killedAtMilliseconds.store(wallClockMilliseconds(), ordering: .relaxed)
                 server.send(SIGKILL)
                 shared.stop.store(true, ordering: .relaxed)
             }
             try await group.waitForAll()
         }
-        server.waitForExit()
+        let exitStatus = server.waitForExit()
         for connection in connections { await connection.close() }
+        if shared.exitedBeforeKill.load(ordering: .relaxed) {
+            report.violations.append(CrashViolation(.exitedUnderLoad, "atpd",
+                "exited before the kill (\(exitStatus.map { "exit status \($0)" } ?? "signal")); the end of its output:\n\(server.logTail())"))
+        }
         model = shared.model.withLock { $0 }
         model.killedAtMilliseconds = shared.killedAtMilliseconds.load(ordering: .relaxed)
         for (id, entry) in model.reservations where entry.state == nil && entry.pending == .reserve {
@@ -170,25 +176,40 @@ public struct CrashSoak: Sendable {
             report.acknowledgedByKind = tally.acknowledged
             report.unknownByKind = tally.unknown
             report.loadErrors = tally.errors
-            report.violations = tally.violations
+            report.violations += tally.violations
         }
         let restarted: AtpdProcess
         let restartedAt = ContinuousClock.now
         do {
             restarted = try start(extraArguments: restartArguments)
         } catch let failure as AtpdProcess.StartFailure {
-            let status = failure.exitStatus.map { "exit status \($0)" } ?? "stopped by the watchdog"
+            let status = failure.exitStatus.map { "exit status \($0)" } ?? "killed by a signal, or by the start timeout"
             report.violations.append(CrashViolation(.refusedToStart, "atpd",
                 "did not start on \(dataDirectory) after the kill (\(status)); its output:\n\(failure.log)"))
             return (nil, report)
         }
         report.restartMilliseconds = Self.milliseconds(since: restartedAt)
         report.recovery = restarted.log.split(separator: "\n").first { $0.contains("recovered") }.map(String.init) ?? ""
-        let client = try await ATPConnection.connect(port: restarted.port, token: "demo-admin", clientName: "crash-check")
         let checkedAt = ContinuousClock.now
-        try await check(client, model: &model, report: &report)
+        do {
+            let client = try await ATPConnection.connect(port: restarted.port, token: "demo-admin", clientName: "crash-check")
+            var failure: (any Error)?
+            do { try await check(client, model: &model, report: &report) } catch { failure = error }
+            await client.close()
+            if let failure { throw failure }
+        } catch {
+            // atpd stopped answering (or answered nonsense) while being checked.
+            try? await Task.sleep(for: .milliseconds(200))  // let a dying atpd finish its output
+            let running = restarted.process.isRunning
+            report.violations.append(CrashViolation(.checksFailed, "atpd",
+                "the checks could not go on: \(error); atpd \(running ? "is still running" : "exited")"
+                    + "; the end of its output:\n\(restarted.logTail())"))
+            report.checkMilliseconds = Self.milliseconds(since: checkedAt)
+            if running { return (restarted, report) }
+            restarted.waitForExit()
+            return (nil, report)
+        }
         report.checkMilliseconds = Self.milliseconds(since: checkedAt)
-        await client.close()
         return (restarted, report)
     }
 
@@ -243,6 +264,8 @@ final class LoadShared: Sendable {
     let stop = Atomic<Bool>(false)
     /// When the kill was sent (wall clock, milliseconds since 1970).
     let killedAtMilliseconds = Atomic<Int64>(0)
+    /// Whether atpd had already exited when the kill was to be sent.
+    let exitedBeforeKill = Atomic<Bool>(false)
 
     init(_ model: CrashModel) {
         self.model = Mutex(model)

@@ -5,6 +5,10 @@ public struct CrashViolation: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable, CaseIterable, Comparable, CustomStringConvertible {
         /// atpd did not start on the data directory after the kill.
         case refusedToStart = "refused-to-start"
+        /// atpd exited on its own during the load, before the kill.
+        case exitedUnderLoad = "exited-under-load"
+        /// atpd stopped answering, or answered with an error, while being checked after a restart.
+        case checksFailed = "checks-failed"
         /// An acknowledged reservation was unknown after the restart: the probe reserve started a
         /// new one (a retrying client would hold a second time).
         case lostReservation = "lost-reservation"
