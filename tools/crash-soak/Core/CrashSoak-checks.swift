@@ -273,7 +273,12 @@ extension CrashSoak {
                 case .committed:
                     cellBounds.add(committed: units, units, by: holder)
                 case .released, .refused:
-                    break
+                    // Counts for nothing, but named when an operation on it was cut by the kill:
+                    // it is the likely cause of a difference on this cell.
+                    if entry.pending != nil {
+                        cellBounds.reservedBy.append(holder + " (counts 0)")
+                        cellBounds.committedBy.append(holder + " (counts 0)")
+                    }
                 }
                 bounds[cell] = cellBounds
             }
