@@ -127,6 +127,48 @@ public struct CrashSoak: Sendable {
         report.mode = workload.cycleMode(using: &generator)
         report.killDelayMilliseconds = Int.random(in: killDelayMilliseconds, using: &generator)
         if model.onHand.isEmpty { try await seedStock(server, model: &model) }
+        try await loadAndKill(server, cycle: cycle, generator: &generator, model: &model, report: &report)
+        let restartedAt = ContinuousClock.now
+        let restarted: AtpdProcess
+        do {
+            restarted = try start(extraArguments: restartArguments)
+        } catch let failure as AtpdProcess.StartFailure {
+            let status = failure.exitStatus.map { "exit status \($0)" } ?? "killed by a signal, or by the start timeout"
+            report.violations.append(CrashViolation(.refusedToStart, "atpd",
+                "did not start on \(dataDirectory) after the kill (\(status)); its output:\n\(failure.log)"))
+            return (nil, report)
+        }
+        report.restartMilliseconds = Self.milliseconds(since: restartedAt)
+        report.recovery = restarted.log.split(separator: "\n").first { $0.contains("recovered") }.map(String.init) ?? ""
+        let checkedAt = ContinuousClock.now
+        do {
+            let client = try await ATPConnection.connect(port: restarted.port, token: "demo-admin", clientName: "crash-check")
+            var failure: (any Error)?
+            do { try await check(client, model: &model, report: &report) } catch { failure = error }
+            await client.close()
+            if let failure { throw failure }
+        } catch {
+            // atpd stopped answering (or answered nonsense) while being checked.
+            try? await Task.sleep(for: .milliseconds(200))  // let a dying atpd finish its output
+            let running = restarted.process.isRunning
+            report.violations.append(CrashViolation(.checksFailed, "atpd",
+                "the checks could not go on: \(error); atpd \(running ? "is still running" : "exited")"
+                    + "; the end of its output:\n\(restarted.logTail())"))
+            if !running {
+                restarted.waitForExit()
+                report.checkMilliseconds = Self.milliseconds(since: checkedAt)
+                return (nil, report)
+            }
+        }
+        report.checkMilliseconds = Self.milliseconds(since: checkedAt)
+        return (restarted, report)
+    }
+
+    /// The load: `clients` connections until the kill, then SIGKILL and the wait for the exit. The
+    /// model takes every acknowledged reply; the report the counts, the kill moment and the load's
+    /// violations.
+    private func loadAndKill(_ server: AtpdProcess, cycle: Int, generator: inout SeededGenerator,
+                             model: inout CrashModel, report: inout CycleReport) async throws {
         let snapshotsAtStart = Self.snapshotsWritten(server.log)
         let shared = LoadShared(model)
         let connections = try await (0..<clients).asyncMap { _ in
@@ -137,13 +179,13 @@ public struct CrashSoak: Sendable {
             .keys.sorted()
         let killDelay = report.killDelayMilliseconds
         let mode = report.mode
+        let clientSeeds = (0..<clients).map { _ in generator.next() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, connection) in connections.enumerated() {
-                let clientSeed = generator.next()
                 let mine = stride(from: index, to: inherited.count, by: clients).map { inherited[$0] }
                 group.addTask {
                     var load = ClientLoad(soak: self, connection: connection, shared: shared, client: index, cycle: cycle,
-                                          seed: clientSeed, inherited: mine)
+                                          seed: clientSeeds[index], inherited: mine)
                     await load.run(mode)
                 }
             }
@@ -178,39 +220,6 @@ public struct CrashSoak: Sendable {
             report.loadErrors = tally.errors
             report.violations += tally.violations
         }
-        let restarted: AtpdProcess
-        let restartedAt = ContinuousClock.now
-        do {
-            restarted = try start(extraArguments: restartArguments)
-        } catch let failure as AtpdProcess.StartFailure {
-            let status = failure.exitStatus.map { "exit status \($0)" } ?? "killed by a signal, or by the start timeout"
-            report.violations.append(CrashViolation(.refusedToStart, "atpd",
-                "did not start on \(dataDirectory) after the kill (\(status)); its output:\n\(failure.log)"))
-            return (nil, report)
-        }
-        report.restartMilliseconds = Self.milliseconds(since: restartedAt)
-        report.recovery = restarted.log.split(separator: "\n").first { $0.contains("recovered") }.map(String.init) ?? ""
-        let checkedAt = ContinuousClock.now
-        do {
-            let client = try await ATPConnection.connect(port: restarted.port, token: "demo-admin", clientName: "crash-check")
-            var failure: (any Error)?
-            do { try await check(client, model: &model, report: &report) } catch { failure = error }
-            await client.close()
-            if let failure { throw failure }
-        } catch {
-            // atpd stopped answering (or answered nonsense) while being checked.
-            try? await Task.sleep(for: .milliseconds(200))  // let a dying atpd finish its output
-            let running = restarted.process.isRunning
-            report.violations.append(CrashViolation(.checksFailed, "atpd",
-                "the checks could not go on: \(error); atpd \(running ? "is still running" : "exited")"
-                    + "; the end of its output:\n\(restarted.logTail())"))
-            report.checkMilliseconds = Self.milliseconds(since: checkedAt)
-            if running { return (restarted, report) }
-            restarted.waitForExit()
-            return (nil, report)
-        }
-        report.checkMilliseconds = Self.milliseconds(since: checkedAt)
-        return (restarted, report)
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Int {
