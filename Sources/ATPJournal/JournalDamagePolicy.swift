@@ -58,9 +58,9 @@ public struct JournalLossReport: Sendable, Equatable, CustomStringConvertible {
                 + " (LSN \(range.lowerBound)...\(range.upperBound))"
         } ?? "no record verifies"
         let verb = preservedPaths.isEmpty ? "would lose" : "lost"
+        let intact = lastIntactLSN == 0 ? "no record precedes it" : "the stream is intact up to LSN \(lastIntactLSN)"
         var text = "journal stream \(streamIndex) segment \(segmentPath) is damaged at byte \(offset) (\(damage)); "
-            + "the stream is intact up to LSN \(lastIntactLSN); cutting it there \(verb) \(bytesLost) bytes (\(extent)) "
-            + "in which \(survivors)"
+            + "\(intact); cutting it there \(verb) \(bytesLost) bytes (\(extent)) in which \(survivors)"
         if !preservedPaths.isEmpty { text += "; the cut bytes are kept in \(preservedPaths.joined(separator: ", "))" }
         return text
     }

@@ -127,8 +127,12 @@ struct SurvivorScan {
     private mutating func scan(_ scanner: SegmentScanner, from start: Int64) throws(JournalError) {
         var position = start
         while position + Int64(RecordHeader.bytes) <= scanner.fileSize {
-            let (reach, overflow) = lowestNextLSN.addingReportingOverflow(UInt64(bytesSkipped) / UInt64(RecordHeader.bytes))
-            let lsns = lowestNextLSN ... (overflow ? UInt64.max : reach)
+            // Skip at once to where an LSN field could be plausible anywhere in the rest of the file.
+            guard let candidate = try scanner.firstPosition(
+                from: position, lsnIn: lowestNextLSN ... highestLSN(afterSkipping: scanner.fileSize - position)) else { break }
+            bytesSkipped += candidate - position
+            position = candidate
+            let lsns = lowestNextLSN ... highestLSN(afterSkipping: 0)
             if let found = try scanner.verifiedRecord(at: position, lsns: lsns) {
                 count += 1
                 if firstLSN == nil { firstLSN = found.lsn }
@@ -141,6 +145,12 @@ struct SurvivorScan {
                 position += 1
             }
         }
-        bytesSkipped += scanner.fileSize - position
+        bytesSkipped += max(0, scanner.fileSize - position)
+    }
+
+    /// The highest plausible LSN once `more` bytes beyond `bytesSkipped` are skipped.
+    private func highestLSN(afterSkipping more: Int64) -> UInt64 {
+        let (highest, overflow) = lowestNextLSN.addingReportingOverflow(UInt64(bytesSkipped + more) / UInt64(RecordHeader.bytes))
+        return overflow ? UInt64.max : highest
     }
 }

@@ -121,6 +121,33 @@ final class SegmentScanner {
         return (header.lsn, Int64(record.count))
     }
 
+    /// The first position from `start` on where a record header would hold an LSN in `lsns` (the 8
+    /// bytes at +8), nil when there is none before the end of the file. Only such a position can
+    /// start a record that verifies; recovery checks the rest with `verifiedRecord(at:lsns:)`.
+    ///
+    /// Cost: one 8-byte load and compare per byte, reading the file in `initialBufferBytes` chunks.
+    func firstPosition(from start: Int64, lsnIn lsns: ClosedRange<UInt64>) throws(JournalError) -> Int64? {
+        let low = lsns.lowerBound
+        let high = lsns.upperBound
+        // The common case (records back to back after a found one) without reading a whole chunk.
+        let head = try window(at: start, count: RecordHeader.bytes)
+        guard head.count == RecordHeader.bytes else { return nil }
+        let first = UInt64(littleEndian: head.loadUnaligned(fromByteOffset: RecordHeader.lsnOffset, as: UInt64.self))
+        if first >= low && first <= high { return start }
+        var chunkStart = start + 1
+        while chunkStart + Int64(RecordHeader.bytes) <= fileSize {
+            let chunk = try window(at: chunkStart, count: Int(min(Int64(Self.initialBufferBytes), fileSize - chunkStart)))
+            guard chunk.count >= RecordHeader.bytes else { return nil }  // the file shrank while being read
+            for index in 0 ... chunk.count - RecordHeader.bytes {
+                let lsn = UInt64(littleEndian: chunk.loadUnaligned(fromByteOffset: index + RecordHeader.lsnOffset,
+                                                                   as: UInt64.self))
+                if lsn >= low && lsn <= high { return chunkStart + Int64(index) }
+            }
+            chunkStart += Int64(chunk.count - RecordHeader.bytes + 1)
+        }
+        return nil
+    }
+
     /// Whether every byte from `position` to the end of the file is zero. Cost: reads them once.
     func isZero(from position: Int64) throws(JournalError) -> Bool {
         var start = position
