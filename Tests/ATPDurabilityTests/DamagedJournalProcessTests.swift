@@ -54,4 +54,27 @@ import Testing
         second.send(SIGTERM)
         #expect(second.waitForExit() == 0)
     }
+
+    @Test(.enabled(if: CrashTests.atpdPath != nil, "the atpd executable is built next to the tests"))
+    func printConfigShowsWhetherJournalDamageIsAccepted() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path + "/atpd.json"
+        try #"{ "acceptJournalDamage": true }"#.write(toFile: file, atomically: true, encoding: .utf8)
+        func printed(_ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(CrashTests.atpdPath))
+            process.arguments = arguments + ["--print-config"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            return text
+        }
+        #expect(try printed([]).contains("acceptJournalDamage = false"))
+        #expect(try printed(["--accept-journal-damage"]).contains("acceptJournalDamage = true"))
+        #expect(try printed(["--config", file]).contains("acceptJournalDamage = true"))
+    }
 }
