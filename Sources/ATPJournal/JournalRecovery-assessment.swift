@@ -21,11 +21,12 @@ struct DamageAssessment {
     var report: JournalLossReport
 
     /// Assesses `point`, where `reader`'s scan stopped, the stream being intact up to `lastIntactLSN`.
-    /// Cost: reads every byte after the damage once (a header decode per byte where no record
+    /// Cost: reads every byte after the damage once (an 8-byte compare per byte where no record
     /// verifies, one CRC32C pass per record that does).
     static func assess(
         _ point: JournalDamagePoint, reader: JournalReader, lastIntactLSN: UInt64
     ) throws(JournalError) -> DamageAssessment {
+        precondition(point.segmentIndex < reader.segments.count && point.offset >= 0, "damage outside the stream")
         let affected = Array(reader.segments[point.segmentIndex...])
         var survivors = SurvivorScan(lastIntactLSN: lastIntactLSN, streamIndex: reader.streamIndex)
         var bytesLost: Int64 = 0
