@@ -142,6 +142,8 @@ struct ATPD: ParsableCommand {
         let level = Logger.Level(configurationName: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { KeyValueLogHandler(label: $0, level: level) }
         let logger = Logger(label: "atpd")
+        // Before any thread exists, so that every thread inherits the blocked mask.
+        let signals = ShutdownSignals(logger: logger)
         let started = ContinuousClock.now
         logger.info("starting", metadata: [
             "pid": "\(getpid())", "shards": "\(configuration.ledger.shardCount)",
@@ -165,7 +167,7 @@ struct ATPD: ParsableCommand {
             logger.notice("accepting the demo tokens (demo-admin, demo-query, demo-reserve, demo-ingest); configure tokens for real use")
         }
         if demo { printDemoHints(port: running.server.port ?? configuration.port, logger: logger) }
-        waitForSignalThenShutDown(running, logger: logger)
+        signals.waitThenShutDown(running, logger: logger)
     }
 
     private func printDemoHints(port: Int, logger: Logger) {
@@ -174,37 +176,52 @@ struct ATPD: ParsableCommand {
         logger.info("     swift run -c release atp --port \(port) --token demo-reserve reserve ORDER-1 --line SKU-00042@channel:web=2")
         logger.info("     swift run -c release atp --port \(port) top        (docs/CLI.md has every command)")
     }
+}
 
-    /// SIGINT or SIGTERM: stop accepting, finish in-flight requests, close, exit 0. A second signal
-    /// exits at once with status 1.
-    private func waitForSignalThenShutDown(_ running: RunningServer, logger: Logger) {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let done = DispatchSemaphore(value: 0)
+/// SIGINT and SIGTERM. They are blocked in every thread from the start of `run()` (threads inherit
+/// the mask) and read by dispatch sources, so a signal sent at any moment is neither lost nor takes
+/// the default action: the first asks for a clean shutdown (stop accepting, finish in-flight
+/// requests, final snapshot, exit 0), carried out once atpd has started when it comes during the
+/// start; a second exits at once with status 1.
+///
+/// Safety argument for `@unchecked Sendable`: `sources` is written once, in `init`.
+final class ShutdownSignals: @unchecked Sendable {
+    private let requested = DispatchSemaphore(value: 0)
+    private var sources: [DispatchSourceSignal] = []
+
+    /// Blocks SIGINT and SIGTERM in the calling thread (call it before any other thread starts) and
+    /// starts reading them.
+    init(logger: Logger) {
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGINT)
+        sigaddset(&blocked, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &blocked, nil)
         let queue = DispatchQueue(label: "atpd.signals")
-        var sources: [DispatchSourceSignal] = []
         let signalled = SignalCount()
         for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
+            source.setEventHandler { [requested] in
                 if signalled.increment() > 1 {
                     logger.warning("second signal: exiting at once", metadata: ["signal": "\(number)"])
                     Glibc.exit(1)
                 }
                 logger.notice("stopping: finishing in-flight requests; a second signal exits at once",
                               metadata: ["signal": "\(number)"])
-                DispatchQueue.global().async {
-                    let stopping = ContinuousClock.now
-                    running.shutdown()
-                    logger.info("stopped", metadata: ["durationMilliseconds": "\(milliseconds(since: stopping))"])
-                    done.signal()
-                }
+                requested.signal()
             }
             source.resume()
             sources.append(source)
         }
-        done.wait()
-        _ = sources
+    }
+
+    /// Waits for the first signal, then drains and stops `running`.
+    func waitThenShutDown(_ running: RunningServer, logger: Logger) {
+        requested.wait()
+        let stopping = ContinuousClock.now
+        running.shutdown()
+        logger.info("stopped", metadata: ["durationMilliseconds": "\(milliseconds(since: stopping))"])
     }
 }
 

@@ -16,11 +16,19 @@ import Testing
                               startTimeoutSeconds: 20)
     }
 
+    /// Kills `server` unless it has exited already (a failed expectation must not leave it running).
+    static func stop(_ server: AtpdProcess) {
+        guard server.process.isRunning else { return }
+        server.send(SIGKILL)
+        server.waitForExit()
+    }
+
     @Test(.enabled(if: CrashTests.atpdPath != nil, "the atpd executable is built next to the tests"))
     func atpdRefusesADamagedJournalHeaderThenStartsWithTheFlag() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let first = try Self.start(directory)
+        defer { Self.stop(first) }
         let client = try await ATPConnection.connect(port: first.port, token: "demo-admin")
         let events = (1...20).map { WireEvent(kind: .receive, sku: "SKU-\($0 % 5)", location: "S1", quantity: 2, sequence: UInt64($0)) }
         #expect(try await client.ingest(source: "feed", events: events).appliedCount == 20)
@@ -35,7 +43,7 @@ import Testing
 
         do {
             let started = try Self.start(directory)
-            started.send(SIGKILL)
+            Self.stop(started)
             Issue.record("atpd started on a damaged journal: \(started.log)")
         } catch let failure as AtpdProcess.StartFailure {
             #expect(failure.exitStatus == 1)
@@ -47,6 +55,7 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: segment)) == bytes, "the refusal changed nothing")
 
         let second = try Self.start(directory, ["--accept-journal-damage"])
+        defer { Self.stop(second) }
         let accepted = second.log.split(separator: "\n").first { $0.contains("JOURNAL DAMAGE ACCEPTED") }.map(String.init)
         #expect(accepted?.contains(" error atpd: ") == true, "logged at error level: \(second.log)")
         #expect(accepted?.contains(segment + ".damaged") == true, "\(second.log)")
