@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ATPThreads
+import Synchronization
 
 /// The loop of a stream's flusher thread: writes what the appender published to the active
 /// segment (rotating at record boundaries), syncs it as the durability mode says, publishes
@@ -168,6 +169,9 @@ final class Flusher: @unchecked Sendable {
         let durable = durability == .sync ? syncedLSN : writtenLSN
         precondition(durable >= shared.durableLSN.load(ordering: .relaxed), "durableLSN went backwards")
         shared.durableLSN.store(durable, ordering: .sequentiallyConsistent)
+        let stable = durability == .none ? writtenLSN : syncedLSN
+        precondition(stable >= shared.stableLSN.load(ordering: .relaxed), "stableLSN went backwards")
+        shared.stableLSN.store(stable, ordering: .sequentiallyConsistent)
     }
 
     /// Enters the failed state: publishes only what succeeded, then refuses everything else.
@@ -214,20 +218,25 @@ final class Flusher: @unchecked Sendable {
 
     // MARK: - Completions and parking
 
-    /// Runs the completions whose LSN is durable (all of them after a failure or at close), in LSN order.
+    /// Runs the completions whose LSN is durable, then those whose LSN is stable (all of them after
+    /// a failure or at close), each queue in LSN order.
     private func deliverCompletions(final: Bool) {
         shared.completionsWaiting.store(false, ordering: .sequentiallyConsistent)
-        let durable = shared.durableLSN.load(ordering: .sequentiallyConsistent)
+        deliver(shared.completions, through: shared.durableLSN.load(ordering: .sequentiallyConsistent), final: final)
+        deliver(shared.stableCompletions, through: shared.stableLSN.load(ordering: .sequentiallyConsistent), final: final)
+    }
+
+    private func deliver(_ completions: borrowing Mutex<CompletionQueue>, through limit: UInt64, final: Bool) {
         let takeAll = final || failure != nil
         var taken = ready
         ready = []
-        shared.completions.withLock { queue in
+        completions.withLock { queue in
             if final { queue.flusherStopped = true }
-            if takeAll { queue.takeAll(into: &taken) } else { queue.takeReady(through: durable, into: &taken) }
+            if takeAll { queue.takeAll(into: &taken) } else { queue.takeReady(through: limit, into: &taken) }
         }
         let refusal = failure ?? .closed
         for entry in taken {
-            entry.completion(entry.lsn <= durable ? .success(entry.lsn) : .failure(refusal))
+            entry.completion(entry.lsn <= limit ? .success(entry.lsn) : .failure(refusal))
         }
         taken.removeAll(keepingCapacity: true)
         ready = taken

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ATPThreads
+import Synchronization
 
 /// What `JournalStream.append` did.
 public enum JournalAppendResult: Sendable, Equatable {
@@ -202,19 +203,33 @@ public final class JournalStream: @unchecked Sendable {
     /// Cost: a mutex and an array append (no allocation in steady state beyond the closure's own).
     /// `lsn` must have been appended already (a precondition).
     public func whenDurable(_ lsn: UInt64, _ completion: @escaping JournalCompletion) {
+        register(lsn, in: shared.completions, watching: shared.durableLSN, completion)
+    }
+
+    /// Runs `completion` once `lsn` is stable — survives a power loss: synced in `.sync` and
+    /// `.interval`, written in `.none` (which syncs only at close) — or with `.failure` once it
+    /// cannot become so. Completions run on the flusher thread, in LSN order, exactly once, after
+    /// the durable completions of the same pass. In `.interval` that is up to one interval after
+    /// the write.
+    public func whenStable(_ lsn: UInt64, _ completion: @escaping JournalCompletion) {
+        register(lsn, in: shared.stableCompletions, watching: shared.stableLSN, completion)
+    }
+
+    private func register(_ lsn: UInt64, in completions: borrowing Mutex<CompletionQueue>, watching reached: borrowing Atomic<UInt64>,
+                          _ completion: @escaping JournalCompletion) {
         precondition(lsn <= shared.lastAppendedLSN.load(ordering: .acquiring),
-                     "whenDurable(\(lsn)) before LSN \(lsn) was appended")
-        let registered = shared.completions.withLock { queue -> Bool in
+                     "a completion for LSN \(lsn) before it was appended")
+        let registered = completions.withLock { queue -> Bool in
             guard !queue.flusherStopped else { return false }
             queue.insert(lsn: lsn, completion)
             return true
         }
         guard registered else {
-            let durable = shared.durableLSN.load(ordering: .sequentiallyConsistent)
-            completion(lsn <= durable ? .success(lsn) : .failure(shared.currentFailure ?? .closed))
+            let limit = reached.load(ordering: .sequentiallyConsistent)
+            completion(lsn <= limit ? .success(lsn) : .failure(shared.currentFailure ?? .closed))
             return
         }
-        if lsn <= shared.durableLSN.load(ordering: .sequentiallyConsistent)
+        if lsn <= reached.load(ordering: .sequentiallyConsistent)
             || shared.isFailed.load(ordering: .sequentiallyConsistent) {
             shared.completionsWaiting.store(true, ordering: .sequentiallyConsistent)
             shared.parker.unpark()
@@ -224,6 +239,8 @@ public final class JournalStream: @unchecked Sendable {
     /// The newest LSN whose completions may run: covered by an `fdatasync` in `.sync` mode,
     /// written to the OS in `.interval` and `.none`. Never beyond what succeeded.
     public var durableLSN: UInt64 { shared.durableLSN.load(ordering: .acquiring) }
+    /// The newest LSN whose stable completions may run (see `whenStable`).
+    public var stableLSN: UInt64 { shared.stableLSN.load(ordering: .acquiring) }
     /// The newest LSN handed to the OS (`write(2)` returned): survives a process crash.
     public var writtenLSN: UInt64 { shared.writtenLSN.load(ordering: .acquiring) }
     /// The newest LSN covered by an `fdatasync(2)`: survives power loss.

@@ -19,6 +19,9 @@ final class StreamShared: Sendable {
     let syncedLSN: Atomic<UInt64>
     /// The newest LSN whose completions may run: `syncedLSN` in `.sync` mode, `writtenLSN` otherwise.
     let durableLSN: Atomic<UInt64>
+    /// The newest LSN whose stable completions may run: `syncedLSN` in `.sync` and `.interval`,
+    /// `writtenLSN` in `.none` (which syncs only at close).
+    let stableLSN: Atomic<UInt64>
 
     /// Set once, by the flusher, when a write or sync fails; `failure` holds the error.
     let isFailed = Atomic<Bool>(false)
@@ -28,6 +31,8 @@ final class StreamShared: Sendable {
     /// Set when a completion was registered for an LSN that is already durable (or after a failure).
     let completionsWaiting = Atomic<Bool>(false)
     let completions = Mutex(CompletionQueue())
+    /// Completions waiting for `stableLSN` (`JournalStream.whenStable`).
+    let stableCompletions = Mutex(CompletionQueue())
     /// The stream's segments, oldest first; the last one is the active one.
     let segments: Mutex<[JournalSegment]>
 
@@ -43,6 +48,7 @@ final class StreamShared: Sendable {
         writtenLSN = Atomic(lastLSN)
         syncedLSN = Atomic(lastLSN)
         durableLSN = Atomic(lastLSN)
+        stableLSN = Atomic(lastLSN)
     }
 
     /// The error the stream failed with, if it did.
