@@ -62,16 +62,17 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
     /// Journal damage that lost records, cut because `journalDamagePolicy` was `.acceptLoss`, per
     /// stream (the bytes are kept in `.damaged` files).
     public var acceptedJournalLosses: [(streamIndex: Int, loss: JournalLossReport)] = []
-    /// Repairs of reservations left half-done by the crash.
-    public var normalization = NormalizationReport()
+    /// Repairs that made every reservation's record and holds agree across workers.
+    public var resolution = ResolutionReport()
     /// Wall time of the whole recovery, in milliseconds.
     public var durationMilliseconds: Int64 = 0
 
     public var description: String {
         let replayed = recordsReplayed.reduce(0, +)
         let snapshot = snapshotID.map { "snapshot \($0) (\(cellsRestored) cells)" } ?? "no snapshot"
-        let repairs = "\(normalization.recordsForgotten) forgotten, \(normalization.recordsRolledForward) rolled forward, "
-            + "\(normalization.holdsReleased) holds released, \(normalization.holdsCommitted) holds committed"
+        let repairs = "\(resolution.recordsForgotten) records forgotten, \(resolution.holdsChanged) holds brought to their "
+            + "record, \(resolution.orphanHoldsReleased) orphan holds released, \(resolution.legacyRecordsSettled) version-1 "
+            + "records settled"
         return "\(snapshot), \(replayed) journal records replayed \(recordsReplayed), \(tailRepairs.count) damaged tails cut, "
             + "\(acceptedJournalLosses.count) journal losses accepted, "
             + "\(snapshotsSkipped.count) snapshots skipped, repairs: \(repairs); \(durationMilliseconds) ms"

@@ -81,8 +81,8 @@ public final class DurableLedger: Sendable {
             [NameKind.sku, .location, .channel, .source].map { image.0.names($0).count }
         } ?? [0, 0, 0, 0]
         engine.attachInputLogs(streams.map { JournalInputLog(stream: $0) }, nameWatermarks: watermarks)
-        report.normalization = engine.normalizeAfterReplay()
-        if !report.normalization.isEmpty { log("recovery repaired reservations: \(report.normalization)") }
+        report.resolution = engine.resolveAfterReplay()
+        if !report.resolution.isEmpty { log("recovery repaired reservations: \(report.resolution)") }
         if let failure = engine.waitUntilDurable() {
             engine.shutdown()
             throw .notDurable(failure)
@@ -191,8 +191,8 @@ public final class DurableLedger: Sendable {
 
     // MARK: - Snapshots
 
-    /// Takes a snapshot now: a quiescent cut (`Engine.captureQuiescentImage`) marked with each
-    /// worker's journal position, written once those positions are durable; then prunes to
+    /// Takes a snapshot now: a per-worker cut (`Engine.captureImage`) marked with each worker's
+    /// journal position, written once those positions are durable; then prunes to
     /// `snapshotsKept` and deletes the journal segments the oldest kept snapshot covers. A failure
     /// (disk or map full, cut timed out, journal failed) is counted, logged and thrown; the engine
     /// keeps serving. Blocks the caller (seconds for millions of cells); one snapshot at a time.
@@ -226,13 +226,16 @@ public final class DurableLedger: Sendable {
 
     private func writeSnapshot() throws(DurabilityError) -> SnapshotInfo {
         let streams = streams
-        guard let image = engine.captureQuiescentImage(waitMillisecondsMax: configuration.snapshotCutWaitMillisecondsMax,
-                                                       mark: { streams[$0].lastAppendedLSN }) else {
-            throw .snapshotCutTimedOut(milliseconds: configuration.snapshotCutWaitMillisecondsMax)
+        let image = engine.captureImage(mark: { streams[$0].lastAppendedLSN })
+        // With a failed journal a worker may hold what its journal does not (changes from other
+        // workers it follows unjournaled until the restart): no snapshot until then.
+        if let failed = streams.lazy.compactMap(\.failure).first {
+            throw .notDurable(DurabilityFailure(reason: failed.description))
         }
-        // The snapshot may only exist once everything it reflects is in the journal for good:
-        // otherwise a restart could find a journal that ends before the snapshot's marks.
-        if let failure = engine.waitUntilDurable() { throw .notDurable(failure) }
+        // The snapshot may only exist once everything it reflects is in the journal for good (stable:
+        // synced where the mode syncs), or a restart after a power loss could find a journal that
+        // ends before the snapshot's marks.
+        if let failure = engine.waitUntilStable() { throw .notDurable(failure) }
         do {
             return try store.write(image, metadata: SnapshotMetadata(engineVersion: configuration.engineVersion))
         } catch {

@@ -26,5 +26,14 @@ final class JournalInputLog: WorkerInputLog {
         }
     }
 
+    func whenStable(_ lsn: UInt64, _ completion: @escaping @Sendable (DurabilityFailure?) -> Void) {
+        stream.whenStable(lsn) { result in
+            switch result {
+            case .success: completion(nil)
+            case .failure(let error): completion(DurabilityFailure(reason: error.description))
+            }
+        }
+    }
+
     var lastAppendedLSN: UInt64 { stream.lastAppendedLSN }
 }

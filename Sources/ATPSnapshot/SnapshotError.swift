@@ -33,7 +33,7 @@ public enum SnapshotError: Error, Sendable, CustomStringConvertible {
         case .missingFile(let id, let path): "snapshot \(id): \(path) is missing"
         case .corrupt(let id, let what): "snapshot \(id) is corrupt: \(what)"
         case .unsupportedFormat(let id, let version):
-            "snapshot \(id) has format version \(version); this build reads \(SnapshotFormat.version)"
+            "snapshot \(id) has format version \(version); this build reads versions \(SnapshotFormat.versionsRead.lowerBound) to \(SnapshotFormat.versionsRead.upperBound)"
         case .invalidImage(let id, let error): "snapshot \(id) does not form a valid ledger image: \(error)"
         }
     }

@@ -4,8 +4,11 @@ import ATPLedger
 /// Keys are big-endian where their order matters (mdb_dump lists cells by SKU id, then location
 /// id); values are little-endian, fixed layouts.
 enum SnapshotFormat {
-    /// Bumped on any incompatible change; a reader refuses other versions.
-    static let version: UInt32 = 1
+    /// Bumped on any incompatible change. Version 2 added hold status and origin, reservation
+    /// parts and awaited acknowledgements, and the workers' journal generations; a reader accepts
+    /// versions 1 and 2 and refuses others.
+    static let version: UInt32 = 2
+    static let versionsRead: ClosedRange<UInt32> = 1...2
     /// Named databases, in the order they are written (`meta` last).
     static let databases = ["names", "cells", "reservations", "holds", "channels", "dedup", "meta"]
     static let databasesMax = 8
@@ -24,6 +27,8 @@ enum SnapshotFormat {
         static let shardCount = "shardCount"
         static let dedupWindowSequences = "dedupWindowSequences"
         static let workerMarks = "workerMarks"
+        static let workerGenerations = "workerGenerations"
+        static let channelChangeSequence = "channelChangeSequence"
         static func count(_ database: String) -> String { "count.\(database)" }
         static func checksum(_ database: String) -> String { "checksum.\(database)" }
     }
@@ -184,32 +189,46 @@ enum SnapshotFormat {
     }
 
     static func holdValue(_ hold: HoldImage) -> [UInt8] {
-        var writer = ByteWriter(capacity: 5 + 12 * hold.lines.count)
-        writer.u8(hold.isCommitted ? 1 : 0)
+        var writer = ByteWriter(capacity: 17 + 12 * hold.lines.count)
+        writer.u8(hold.status.rawValue)
         writer.u32(UInt32(hold.lines.count))
         for line in hold.lines {
             writer.u32(line.sku.rawValue)
             writer.u32(line.location.rawValue)
             writer.i32(line.units)
         }
+        writer.u64(hold.originGeneration)
+        writer.u64(hold.originPrepareLSN)
         return writer.bytes
     }
 
-    static func decodeHold(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(Malformed) -> HoldImage {
+    /// A hold entry; version 1 has `isCommitted u8` (0/1) in place of the status and no origin.
+    static func decodeHold(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, version: UInt32) throws(Malformed)
+        -> HoldImage
+    {
         do {
             var keyReader = ByteReader(key)
             let shard = Int(try keyReader.u32BigEndian())
             let id = try reservationID(try keyReader.raw(keyReader.remaining))
             var reader = ByteReader(value)
-            let committed = try reader.u8()
+            let statusCode = try reader.u8()
             let count = try reader.count(itemBytes: 12)
             var lines: [HoldImage.Line] = []
             for _ in 0..<count {
                 lines.append(HoldImage.Line(sku: SKUID(try reader.u32()), location: LocationID(try reader.u32()),
                                             units: try reader.i32()))
             }
-            guard reader.isAtEnd, committed <= 1 else { throw Malformed("malformed hold entry") }
-            return HoldImage(shard: shard, id: id, isCommitted: committed == 1, lines: lines)
+            if version == 1 {
+                guard reader.isAtEnd, statusCode <= 1 else { throw Malformed("malformed hold entry") }
+                return HoldImage(shard: shard, id: id, isCommitted: statusCode == 1, lines: lines)
+            }
+            let generation = try reader.u64()
+            let prepareLSN = try reader.u64()
+            guard reader.isAtEnd, let status = HoldImage.Status(rawValue: statusCode) else {
+                throw Malformed("malformed hold entry")
+            }
+            return HoldImage(shard: shard, id: id, status: status, originGeneration: generation,
+                             originPrepareLSN: prepareLSN, lines: lines)
         } catch let error as Malformed {
             throw error
         } catch {
@@ -252,11 +271,19 @@ enum SnapshotFormat {
                 writer.i64(allocation.quantity)
             }
         }
+        writer.u32(UInt32(reservation.acknowledgementsAwaited))
+        writer.u32(UInt32(reservation.parts.count))
+        for part in reservation.parts {
+            writer.u32(UInt32(part.worker))
+            writer.u64(part.generation)
+            writer.u64(part.prepareLSN)
+        }
         return writer.bytes
     }
 
-    static func decodeReservation(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(Malformed)
-        -> ReservationImage
+    /// A reservation entry; version 1 ends after the lines (no acknowledgements, no parts).
+    static func decodeReservation(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, version: UInt32)
+        throws(Malformed) -> ReservationImage
     {
         do {
             let id = try reservationID(key)
@@ -287,15 +314,53 @@ enum SnapshotFormat {
                 lines.append(ReservationLine(sku: sku, target: lineTarget, quantity: quantity))
                 grants.append(grant)
             }
+            var acknowledgementsAwaited = 0
+            var parts: [ReservationPartImage] = []
+            if version >= 2 {
+                acknowledgementsAwaited = Int(try reader.u32())
+                let partCount = try reader.count(itemBytes: 20)
+                for _ in 0..<partCount {
+                    parts.append(ReservationPartImage(worker: Int(try reader.u32()), generation: try reader.u64(),
+                                                      prepareLSN: try reader.u64()))
+                }
+            }
             guard reader.isAtEnd else { throw Malformed("reservation \(id): trailing bytes") }
             return ReservationImage(
                 request: ReserveRequest(id: id, lines: lines, ttlMilliseconds: ttl, mode: mode), state: state,
-                lineGrants: grants, expiresAtMilliseconds: expiresAt, settledAtMilliseconds: settledAt)
+                lineGrants: grants, expiresAtMilliseconds: expiresAt, settledAtMilliseconds: settledAt, parts: parts,
+                acknowledgementsAwaited: acknowledgementsAwaited)
         } catch let error as Malformed {
             throw error
         } catch {
             throw Malformed("short reservation entry")
         }
+    }
+
+    // MARK: - Meta: the workers' journal generations
+
+    static func workerGenerationsValue(_ generations: [WorkerGenerationImage]) -> [UInt8] {
+        var writer = ByteWriter()
+        for worker in generations {
+            writer.u64(worker.generation)
+            writer.u32(UInt32(worker.ends.count))
+            for end in worker.ends {
+                writer.u64(end.generation)
+                writer.u64(end.lastLSN)
+            }
+        }
+        return writer.bytes
+    }
+
+    static func decodeWorkerGenerations(_ reader: inout ByteReader) throws -> [WorkerGenerationImage] {
+        var result: [WorkerGenerationImage] = []
+        while !reader.isAtEnd {
+            let generation = try reader.u64()
+            let count = try reader.count(itemBytes: 16)
+            var ends: [WorkerGenerationImage.GenerationEnd] = []
+            for _ in 0..<count { ends.append(.init(generation: try reader.u64(), lastLSN: try reader.u64())) }
+            result.append(WorkerGenerationImage(generation: generation, ends: ends))
+        }
+        return result
     }
 
     private static func reservationID(_ bytes: UnsafeRawBufferPointer) throws(Malformed) -> ReservationID {

@@ -61,6 +61,8 @@ struct SnapshotReader {
             var builder: LedgerImageBuilder
             do throws(LedgerImageError) {
                 builder = try LedgerImageBuilder(
+                    version: Int(meta.info.formatVersion), workerGenerations: meta.workerGenerations,
+                    channelChangeSequence: meta.channelChangeSequence,
                     shardCount: meta.info.shardCount, dedupWindowSequences: meta.dedupWindowSequences,
                     workerMarks: meta.info.workerMarks, cutWallClockMilliseconds: meta.info.cutWallClockMilliseconds,
                     clockMilliseconds: meta.info.clockMilliseconds)
@@ -75,10 +77,11 @@ struct SnapshotReader {
                 try builder.appendCell(try SnapshotFormat.decodeCell(key: key, value: value))
             }
             try scan(transaction, databases, "reservations", meta) { key, value in
-                builder.appendReservation(try SnapshotFormat.decodeReservation(key: key, value: value))
+                builder.appendReservation(try SnapshotFormat.decodeReservation(key: key, value: value,
+                                                                               version: meta.info.formatVersion))
             }
             try scan(transaction, databases, "holds", meta) { key, value in
-                builder.appendHold(try SnapshotFormat.decodeHold(key: key, value: value))
+                builder.appendHold(try SnapshotFormat.decodeHold(key: key, value: value, version: meta.info.formatVersion))
             }
             try scan(transaction, databases, "channels", meta) { key, value in
                 builder.appendChannel(try SnapshotFormat.decodeChannel(key: key, value: value))
@@ -159,7 +162,9 @@ struct SnapshotReader {
         }
         do {
             let version = try entry(SnapshotFormat.Meta.formatVersion) { try $0.u32() }
-            guard version == SnapshotFormat.version else { throw SnapshotError.unsupportedFormat(id: id, version: version) }
+            guard SnapshotFormat.versionsRead.contains(version) else {
+                throw SnapshotError.unsupportedFormat(id: id, version: version)
+            }
             let storedID = try entry(SnapshotFormat.Meta.snapshotID) { try $0.u64() }
             guard storedID == id else { throw SnapshotError.corrupt(id: id, what: "meta says snapshot \(storedID)") }
             var counts: [String: Int] = [:]
@@ -184,7 +189,11 @@ struct SnapshotReader {
                 formatVersion: version,
                 shardCount: Int(try entry(SnapshotFormat.Meta.shardCount) { try $0.u32() }), dataBytes: dataBytes)
             let window = Int(try entry(SnapshotFormat.Meta.dedupWindowSequences) { try $0.u32() })
-            return SnapshotMeta(info: info, dedupWindowSequences: window, counts: counts, checksums: checksums)
+            let generations = version >= 2
+                ? try entry(SnapshotFormat.Meta.workerGenerations) { try SnapshotFormat.decodeWorkerGenerations(&$0) } : []
+            let channelSequence = version >= 2 ? try entry(SnapshotFormat.Meta.channelChangeSequence) { try $0.u64() } : 0
+            return SnapshotMeta(info: info, dedupWindowSequences: window, counts: counts, checksums: checksums,
+                                workerGenerations: generations, channelChangeSequence: channelSequence)
         } catch is ByteReader.Truncated {
             throw SnapshotError.corrupt(id: id, what: "a meta entry is too short")
         }
@@ -197,6 +206,10 @@ struct SnapshotMeta {
     var dedupWindowSequences: Int
     var counts: [String: Int]
     var checksums: [String: UInt32]
+    /// The workers' journal generations (empty in version 1).
+    var workerGenerations: [WorkerGenerationImage] = []
+    /// The newest channel change in the snapshot's channels (0 in version 1).
+    var channelChangeSequence: UInt64 = 0
 
     func verify(_ name: String, count: Int, checksum: UInt32, id: UInt64) throws(SnapshotError) {
         guard count == counts[name] else {

@@ -134,6 +134,8 @@ final class SnapshotWriter {
         add(SnapshotFormat.Meta.shardCount) { $0.u32(UInt32(image.shardCount)) }
         add(SnapshotFormat.Meta.dedupWindowSequences) { $0.u32(UInt32(image.dedupWindowSequences)) }
         add(SnapshotFormat.Meta.workerMarks) { writer in for mark in image.workerMarks { writer.u64(mark) } }
+        add(SnapshotFormat.Meta.workerGenerations) { $0.raw(SnapshotFormat.workerGenerationsValue(image.workerGenerations)) }
+        add(SnapshotFormat.Meta.channelChangeSequence) { $0.u64(image.channelChangeSequence) }
         for name in SnapshotFormat.databases where name != "meta" {
             add(SnapshotFormat.Meta.count(name)) { $0.u64(UInt64(counts[name] ?? 0)) }
         }

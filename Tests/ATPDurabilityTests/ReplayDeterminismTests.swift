@@ -54,7 +54,7 @@ import Testing
         defer { engineB.shutdown() }
         let counts = try engineB.replayInputs(logs.map { $0.source() })
         #expect(counts == logs.map { $0.all.count }, "seed \(seed)")
-        let report = engineB.normalizeAfterReplay()
+        let report = engineB.resolveAfterReplay()
         #expect(report.isEmpty, "seed \(seed): nothing was in flight, nothing to repair: \(report)")
         #expect(EngineState(engineB) == expected, "seed \(seed)")
     }

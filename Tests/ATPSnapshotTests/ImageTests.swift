@@ -127,9 +127,9 @@ struct ImageTests {
         }
     }
 
-    @Test("holds are reconciled with their home record on restore")
+    @Test("holds of a version-1 image are reconciled with their home record on restore")
     func holdsReconciledWithRecords() throws {
-        var builder = try LedgerImageBuilder(shardCount: 1, dedupWindowSequences: 64, workerMarks: [0],
+        var builder = try LedgerImageBuilder(version: 1, shardCount: 1, dedupWindowSequences: 64, workerMarks: [0],
                                              cutWallClockMilliseconds: 0, clockMilliseconds: 0)
         for (kind, name) in [(NameKind.sku, "A"), (.location, "L0"), (.location, "L1")] {
             var bytes = Array(name.utf8)

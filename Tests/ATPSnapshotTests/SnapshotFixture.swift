@@ -134,8 +134,19 @@ struct ObservedState: Equatable {
         }
         skuAnswers = engine.query(skus.map { .sku($0) }).answers.map(summary)
         channelAnswers = engine.query(skus.flatMap { sku in channels.map { .channel(sku, $0.id) } }).answers.map(summary)
-        reservations = image.reservations.sorted { $0.id < $1.id }
-        holds = image.holds.sorted { ($0.shard, $0.id) < ($1.shard, $1.id) }
+        // Which workers hold a reservation's lines, and the origins of their holds, depend on the
+        // worker count; what is held where does not.
+        reservations = image.reservations.sorted { $0.id < $1.id }.map { reservation in
+            var copy = reservation
+            copy.parts = []
+            return copy
+        }
+        holds = image.holds.sorted { ($0.shard, $0.id) < ($1.shard, $1.id) }.map { hold in
+            var copy = hold
+            copy.originGeneration = 0
+            copy.originPrepareLSN = 0
+            return copy
+        }
         dedupWindows = image.dedupWindows.sorted { ($0.shard, $0.source) < ($1.shard, $1.source) }
     }
 }

@@ -38,6 +38,14 @@ struct SnapshotStoreTests {
         let loaded = try #require(try store.loadNewestValid { lines.append($0) })
         #expect(lines.isEmpty)
         #expect(loaded.1 == written)
+        // Everything recovery needs between workers survives exactly: hold status and origin,
+        // reservation parts and awaited acknowledgements, the workers' journal generations.
+        #expect(loaded.0.version == LedgerImage.currentVersion)
+        #expect(loaded.0.reservations.sorted { $0.id < $1.id } == image.reservations.sorted { $0.id < $1.id })
+        #expect(loaded.0.holds.map { "\($0)" }.sorted() == image.holds.map { "\($0)" }.sorted())
+        #expect(loaded.0.reservations.contains { !$0.parts.isEmpty }, "the fixture has reservations across workers")
+        #expect(loaded.0.workerGenerations == image.workerGenerations)
+        #expect(loaded.0.workerGenerations.count == 2)
         let restored = try Engine(restoring: loaded.0, configuration: fixture.configuration,
                                   clock: .manual(startMilliseconds: fixture.clock.nowMilliseconds()))
         defer { restored.shutdown() }

@@ -88,4 +88,10 @@ final class ChannelTable {
     func remove(_ id: ChannelID) {
         if Int(id.rawValue) < definitions.count { definitions[Int(id.rawValue)] = nil }
     }
+
+    /// Replaces every definition with `all` (recovery, and replaying its record).
+    func replaceAll(with all: [ChannelDefinition]) {
+        definitions = []
+        for definition in all { set(definition) }
+    }
 }

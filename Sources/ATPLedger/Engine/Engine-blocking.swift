@@ -47,7 +47,7 @@ extension Engine {
         let collected = OneShotCollector<EngineStatistics>(count: configuration.workerCount)
         onEveryWorker { worker in
             var part = EngineStatistics()
-            for shard in worker.shards {
+            for shard in worker.ledger.shards {
                 part.counters.add(shard.currentCounters)
                 part.cellCount += shard.cells.count
                 part.cellBytes += shard.cells.bytesAllocated
@@ -86,11 +86,26 @@ extension Engine {
         return total
     }
 
-    /// Checks every shard's invariants on its worker thread (tests; costs a full scan).
+    /// Checks every shard's invariants on its worker thread (tests; costs a full scan): cells'
+    /// reserved and committed buckets equal their holds. With nothing between workers (after
+    /// `waitUntilIdle`, no journal failed), also that every reservation's record and holds agree
+    /// across workers: recovery's resolution would find nothing to repair.
     public func checkInvariants() {
+        onEveryWorker { worker in worker.ledger.checkInvariants() }
+        guard core.trackedInternalTasks.load(ordering: .acquiring) == 0, !core.messageDropped.load(ordering: .relaxed)
+        else { return }
+        let censuses = OneShotCollector<CoreCensus>(count: configuration.workerCount)
         onEveryWorker { worker in
-            for shard in worker.shards { shard.checkInvariants() }
+            guard worker.ledger.pendingReserves.isEmpty, worker.ledger.recorder?.hasFailed != true else {
+                return censuses.add(CoreCensus.busy, at: worker.index)
+            }
+            censuses.add(worker.ledger.census(endLSN: .max), at: worker.index)
         }
+        let all = censuses.values
+        guard !all.contains(where: \.isBusy) else { return }
+        let resolution = Resolution(all, shardCount: configuration.shardCount, nowMilliseconds: clock.nowMilliseconds())
+        precondition(resolution.repairsByCore.allSatisfy(\.isEmpty),
+                     "reservation records and holds disagree across workers: \(resolution.repairsByCore)")
     }
 }
 

@@ -35,10 +35,9 @@ final class EngineCore: @unchecked Sendable {
     var inputLogs: [WorkerInputLog] = []
     /// While true the workers run no reservation expiries (recovery replays them from the logs).
     let expiriesSuspended: ManagedAtomic<Bool>
-    /// While true, new reserve/commit/release requests wait on their worker (a quiescent snapshot cut).
-    let reservationGateClosed = ManagedAtomic<Bool>(false)
-    /// Reservation operations between their shards (started at home, not yet settled).
-    let reservationsInFlight = ManagedAtomic<Int>(0)
+    /// Set once a message to another worker was dropped because its record could not become
+    /// stable (a failed journal): records and holds may disagree until the restart.
+    let messageDropped = ManagedAtomic<Bool>(false)
     /// Numbers channel changes engine-wide (recorded with them; recovery keeps the newest).
     let channelChangeSequence = ManagedAtomic<UInt64>(0)
 
@@ -194,25 +193,35 @@ public final class Engine: Sendable {
     /// durable, until it is recorded durably: `.notDurable` when the journal failed).
     public func defineChannel(_ definition: ChannelDefinition) throws(ChannelDefinitionError) {
         try definition.validate(quantityMax: configuration.quantityMax)
+        let refused = ManagedAtomic<Bool>(false)
         core.channelChangeLock.withLock { _ in
             let sequence = core.channelChangeSequence.wrappingIncrementThenLoad(ordering: .relaxed)
             core.channelDefinitions.withLock { $0[definition.id] = definition }
-            onEveryWorker { $0.applyChannelChange(define: definition, remove: nil, sequence: sequence) }
+            onEveryWorker { worker in
+                if worker.ledger.applyChannelChange(define: definition, remove: nil, sequence: sequence) == nil {
+                    refused.store(true, ordering: .relaxed)
+                }
+            }
         }
-        if waitUntilDurable() != nil { throw .notDurable }
+        if refused.load(ordering: .relaxed) || waitUntilDurable() != nil { throw .notDurable }
     }
 
     /// Removes a channel. Throws `.unknownChannel` when it does not exist (`.notDurable` as in
     /// `defineChannel`).
     public func removeChannel(_ id: ChannelID) throws(ChannelDefinitionError) {
+        let refused = ManagedAtomic<Bool>(false)
         let removed: Bool = core.channelChangeLock.withLock { _ in
             guard core.channelDefinitions.withLock({ $0.removeValue(forKey: id) }) != nil else { return false }
             let sequence = core.channelChangeSequence.wrappingIncrementThenLoad(ordering: .relaxed)
-            onEveryWorker { $0.applyChannelChange(define: nil, remove: id, sequence: sequence) }
+            onEveryWorker { worker in
+                if worker.ledger.applyChannelChange(define: nil, remove: id, sequence: sequence) == nil {
+                    refused.store(true, ordering: .relaxed)
+                }
+            }
             return true
         }
         if !removed { throw .unknownChannel }
-        if waitUntilDurable() != nil { throw .notDurable }
+        if refused.load(ordering: .relaxed) || waitUntilDurable() != nil { throw .notDurable }
     }
 
     /// Every channel, by id.

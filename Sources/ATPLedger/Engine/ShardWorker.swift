@@ -4,45 +4,32 @@ import CATPSupport
 import DequeModule
 import Synchronization
 
-/// A worker thread and the shards it owns (shards `index`, `index + workerCount`, ...). It drains
-/// its inboxes in order, applies each task to its shards, runs reservation expiries, and parks when
-/// idle. It is the only thread that touches its shards: no locks on the hot path.
+/// A worker thread driving one `CoreLedger` (the shards `index`, `index + workerCount`, ...). It
+/// drains its inboxes in order, hands each task to its ledger, runs reservation expiries, and parks
+/// when idle. It is the only thread that touches its ledger: no locks on the hot path. As the
+/// ledger's `CoreEnvironment` it carries messages to other workers and waits for the journal.
 ///
 /// Safety argument for `@unchecked Sendable`: producers on other threads call only `submit`,
 /// `submitInternal` and `wake`, which use the lock-free rings, the mutex-guarded overflow list and
-/// the parker. Everything else (shards, channel table, local message queue) is touched only by the
-/// worker's own thread, from `run()`.
-final class ShardWorker: ShardRouter, @unchecked Sendable {
+/// the parker; durability callbacks (journal flusher threads) only submit tasks. Everything else
+/// (the ledger, the local message queue) is touched only by the worker's own thread, from `run()`.
+final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     let index: Int
     unowned(unsafe) let core: EngineCore
-    private var ownedShards: [Shard?]
-    /// Unretained references to the owned shards by shard index (nil for others), for the event
-    /// path: a class reference loaded from an array costs a retain/release pair, three per event.
-    /// Safe because `ownedShards` (set once in init) keeps every shard alive for the worker's life.
-    private let shardRefs: UnsafeMutableBufferPointer<Unmanaged<Shard>?>
-    /// Shards of this worker, for iteration.
-    private(set) var shards: [Shard] = []
-    let channels = ChannelTable()
+    /// The core's state machine (set once in init).
+    private(set) var ledger: CoreLedger!
 
     private let external: TaskRing
     private let internalRing: TaskRing
     private let overflow = Mutex(Deque<WorkerTask>())
     private let overflowCount = ManagedAtomic<Int>(0)
-    private var localMessages = Deque<(ShardMessage, Int)>()
+    private var localMessages = Deque<CoreMessage>()
     private let parker = Parker()
     private let stopRequested = ManagedAtomic<Bool>(false)
     private let stopped = OneShot<Bool>()
     private var lastExpiryCheckMilliseconds: Int64 = .min
     /// Tasks completed (for statistics), written by the worker only.
     let tasksCompleted = ManagedAtomic<UInt64>(0)
-    /// Records this worker's inputs when the engine is durable (set once, before serving).
-    var recorder: WorkerRecorder?
-    /// True while recorded inputs are replayed: outgoing shard messages are dropped.
-    var isReplaying = false
-    /// The newest channel change this worker applied (`EngineCore.channelChangeSequence`).
-    var channelChangeSequence: UInt64 = 0
-    /// Reservation requests held back while a quiescent snapshot cut waits (in arrival order).
-    private var gatedReservations = Deque<ReservationTask>()
 
     init(index: Int, core: EngineCore) {
         self.index = index
@@ -50,35 +37,8 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         let configuration = core.configuration
         external = TaskRing(capacity: configuration.inboxCapacityRequests)
         internalRing = TaskRing(capacity: configuration.internalRingCapacityMessages)
-        ownedShards = Array(repeating: nil, count: configuration.shardCount)
-        for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
-            let shard = Shard(index: shardIndex, configuration: configuration)
-            ownedShards[shardIndex] = shard
-            shards.append(shard)
-        }
-        shardRefs = .allocate(capacity: configuration.shardCount)
-        for shardIndex in 0..<configuration.shardCount {
-            shardRefs.initializeElement(at: shardIndex, to: ownedShards[shardIndex].map { Unmanaged.passUnretained($0) })
-        }
-    }
-
-    deinit { shardRefs.deallocate() }
-
-    /// Runs `body` with the shard `index` (which this worker must own) without retaining it: for
-    /// per-item loops on the worker thread.
-    @inline(__always) func withShard<R>(_ index: Int, _ body: (Shard) -> R) -> R {
-        shardRefs[index].unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
-    }
-
-    /// The shard `index` when this worker owns it.
-    func shardIfOwned(_ index: Int) -> Shard? {
-        index >= 0 && index < ownedShards.count ? ownedShards[index] : nil
-    }
-
-    /// The shard `index`, which this worker must own.
-    @inline(__always) func shard(_ index: Int) -> Shard {
-        guard let shard = ownedShards[index] else { preconditionFailure("shard \(index) is not owned by worker \(self.index)") }
-        return shard
+        ledger = CoreLedger(index: index, configuration: configuration, catalog: core.catalog,
+                            rejectionLog: core.rejectionLog, environment: self)
     }
 
     // MARK: - Producers (any thread)
@@ -90,7 +50,7 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         return true
     }
 
-    /// Enqueues a task that must not be refused (shard-to-shard messages, parts of an accepted batch).
+    /// Enqueues a task that must not be refused (messages between cores, parts of an accepted batch).
     func submitInternal(_ task: WorkerTask) {
         if !internalRing.tryEnqueue(task) {
             overflow.withLock { $0.append(task) }
@@ -109,7 +69,7 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// Wakes the worker (a manual clock moved, or a stop was requested).
     func wake() { parker.unpark() }
 
-    /// Requests across-the-board stop and waits for the thread to finish what it has.
+    /// Requests a stop and waits for the thread to finish what it has.
     func stop() {
         stopRequested.store(true, ordering: .releasing)
         parker.unpark()
@@ -119,61 +79,49 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
     /// External tasks waiting.
     var inboxDepth: Int { external.depth }
 
-    // MARK: - ShardRouter (worker thread)
+    // MARK: - CoreEnvironment (worker thread; durability actions on flusher threads)
 
-    func send(_ message: ShardMessage, to shard: Int) {
-        if isReplaying { return }
-        if ownedShards[shard] != nil {
-            localMessages.append((message, shard))
+    func send(_ message: CoreMessage, to target: Int) {
+        if target == index {
+            localMessages.append(message)
         } else {
-            core.workers[shard % core.configuration.workerCount].submitTrackedInternal(
-                ShardMessageTask(message: message, target: shard))
+            core.workers[target].submitTrackedInternal(CoreMessageTask(message))
         }
     }
 
-    @inline(__always) func shardIndex(of sku: SKUID) -> Int {
-        Int(sku.rawValue) & (core.configuration.shardCount - 1)
+    func whenDurable(_ positions: [DurablePosition], _ action: @escaping @Sendable (DurabilityFailure?) -> Void) {
+        let logs = core.inputLogs
+        guard !logs.isEmpty, !positions.isEmpty else { return action(nil) }
+        if positions.count == 1 { return logs[positions[0].core].whenDurable(positions[0].lsn, action) }
+        let waiter = DurabilityWaiter(count: positions.count, completion: action)
+        for position in positions { logs[position.core].whenDurable(position.lsn, waiter.partDone) }
     }
 
-    func reservationStarted() { core.reservationsInFlight.wrappingIncrement(ordering: .sequentiallyConsistent) }
-    func reservationSettled() { core.reservationsInFlight.wrappingDecrement(ordering: .sequentiallyConsistent) }
-
-    /// Delivers a shard message to `target` (owned by this worker), recording it first when durable.
-    func receive(_ message: ShardMessage, target: Int) {
-        let now = core.clock.nowMilliseconds()
-        // A refused record cannot stop a conversation between shards already under way: the message
-        // is applied, and the reply it leads to fails (it waits for this log's durability).
-        if let recorder { _ = recorder.recordMessage(message, target: target, nowMilliseconds: now) }
-        shard(target).receive(message, nowMilliseconds: now, router: self)
+    func whenStable(_ positions: [DurablePosition], _ action: @escaping @Sendable (DurabilityFailure?) -> Void) {
+        let logs = core.inputLogs
+        guard !logs.isEmpty, !positions.isEmpty else { return action(nil) }
+        if positions.count == 1 { return logs[positions[0].core].whenStable(positions[0].lsn, action) }
+        let waiter = DurabilityWaiter(count: positions.count, completion: action)
+        for position in positions { logs[position.core].whenStable(position.lsn, waiter.partDone) }
     }
 
-    /// Whether a reservation request must wait: a quiescent snapshot cut is being taken, or earlier
-    /// requests are still waiting (order is kept). When it must, the worker keeps it.
-    func holdsBack(_ task: ReservationTask) -> Bool {
-        guard core.reservationGateClosed.load(ordering: .relaxed) || !gatedReservations.isEmpty else { return false }
-        gatedReservations.append(task)
-        return true
-    }
-
-    /// Runs the reservation requests held back, once the gate is open again.
-    private func runGatedReservations() {
-        while !gatedReservations.isEmpty, !core.reservationGateClosed.load(ordering: .relaxed) {
-            let task = gatedReservations.removeFirst()
-            task.perform(on: self)
-            while let (message, target) = localMessages.popFirst() { receive(message, target: target) }
+    func send(_ message: CoreMessage, to target: Int, whenStable positions: [DurablePosition]) {
+        guard !core.inputLogs.isEmpty, positions.contains(where: { $0.lsn > 0 }) else { return send(message, to: target) }
+        // Counted from now, so `waitUntilIdle` also waits for the journal and the message.
+        let task = CoreMessageTask(message)
+        task.isTracked = true
+        core.trackedInternalTasks.wrappingIncrement(ordering: .relaxed)
+        let recipient = core.workers[target]
+        let tracked = core.trackedInternalTasks
+        let dropped = core.messageDropped
+        whenStable(positions) { failure in
+            if failure == nil {
+                recipient.submitInternal(task)
+            } else {
+                dropped.store(true, ordering: .relaxed)
+                tracked.wrappingDecrement(ordering: .releasing)
+            }
         }
-    }
-
-    /// Applies a channel change on this worker, recording it first when durable.
-    func applyChannelChange(define definition: ChannelDefinition?, remove id: ChannelID?, sequence: UInt64) {
-        if let definition {
-            _ = recorder?.recordChannelDefine(definition, sequence: sequence)
-            channels.set(definition)
-        } else if let id {
-            _ = recorder?.recordChannelRemove(id, sequence: sequence)
-            channels.remove(id)
-        }
-        channelChangeSequence = sequence
     }
 
     // MARK: - The loop (worker thread)
@@ -210,37 +158,41 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         !external.isEmpty || !internalRing.isEmpty || overflowCount.load(ordering: .acquiring) > 0 || !localMessages.isEmpty
     }
 
-    /// Runs what is queued now: shard messages first (they finish work already accepted), then up
-    /// to a bounded number of external tasks. Returns whether anything ran.
+    /// Runs what is queued now: messages between cores first (they finish work already accepted),
+    /// then up to a bounded number of external tasks. Returns whether anything ran.
+    ///
+    /// Before each external task the messages between cores are drained again, after the task was
+    /// taken: a message enqueued before a reply went out (a multi-core commit's change to its parts)
+    /// is then always applied before a request the client sent after that reply (a shipment naming
+    /// the reservation), since the task's dequeue sees everything enqueued before it was submitted.
     private func drainOnce() -> Bool {
-        var didWork = false
-        if !gatedReservations.isEmpty && !core.reservationGateClosed.load(ordering: .relaxed) {
-            runGatedReservations()
+        var didWork = drainMessages()
+        var budget = 64
+        while budget > 0, let task = external.dequeue() {
+            _ = drainMessages()
+            runTask(task)
+            budget -= 1
             didWork = true
         }
+        return drainMessages() || didWork
+    }
+
+    /// Runs every queued message (local, internal ring, overflow). Returns whether any ran.
+    private func drainMessages() -> Bool {
+        var didWork = false
         while true {
-            if let (message, target) = localMessages.popFirst() {
-                receive(message, target: target)
+            if let message = localMessages.popFirst() {
+                ledger.receive(message, nowMilliseconds: core.clock.nowMilliseconds())
             } else if let task = internalRing.dequeue() {
                 runTask(task)
             } else if overflowCount.load(ordering: .acquiring) > 0, let task = overflow.withLock({ $0.popFirst() }) {
                 overflowCount.wrappingDecrement(ordering: .releasing)
                 runTask(task)
             } else {
-                break
+                return didWork
             }
             didWork = true
         }
-        var budget = 64
-        while budget > 0, let task = external.dequeue() {
-            runTask(task)
-            budget -= 1
-            didWork = true
-            while let (message, target) = localMessages.popFirst() {
-                receive(message, target: target)
-            }
-        }
-        return didWork
     }
 
     @inline(__always) private func runTask(_ task: WorkerTask) {
@@ -259,89 +211,32 @@ final class ShardWorker: ShardRouter, @unchecked Sendable {
         let now = core.clock.nowMilliseconds()
         guard now != lastExpiryCheckMilliseconds else { return }
         lastExpiryCheckMilliseconds = now
-        for shard in shards where shard.nextExpiryMilliseconds.map({ $0 <= now }) ?? false {
-            if let recorder { _ = recorder.recordExpiry(shard: shard.index, nowMilliseconds: now) }
-            shard.expireDue(nowMilliseconds: now, router: self)
-            while let (message, target) = localMessages.popFirst() { receive(message, target: target) }
-        }
+        guard let next = ledger.nextExpiryMilliseconds, next <= now else { return }
+        ledger.expireDue(nowMilliseconds: now)
+        while let message = localMessages.popFirst() { ledger.receive(message, nowMilliseconds: now) }
     }
 
     private func parkTimeoutNanoseconds() -> UInt64 {
-        let now = core.clock.nowMilliseconds()
-        var earliest = Int64.max
-        for shard in shards { if let next = shard.nextExpiryMilliseconds { earliest = min(earliest, next) } }
         let cap: UInt64 = 50_000_000
-        if earliest == .max || core.clock.isManual { return cap }
+        guard let earliest = ledger.nextExpiryMilliseconds, !core.clock.isManual else { return cap }
+        let now = core.clock.nowMilliseconds()
         return min(cap, UInt64(max(0, earliest - now)) * 1_000_000 + 100_000)
     }
+}
 
-    /// Events are applied in groups of this many, prefetching the group's index entries and cells
-    /// before applying it, so that the DRAM misses of a group overlap.
-    static let prefetchGroup = 16
-
-    /// Event-path pipeline distances, in events: an index entry is prefetched this many events
-    /// before its event is applied, its cell `prefetchCellDistance` events before.
-    static let prefetchIndexDistance = 16
-    static let prefetchCellDistance = 8
-    /// Ring of pending hashes: a power of two larger than `prefetchIndexDistance`.
-    static let prefetchRing = 32
-
-    /// Applies this worker's events of `batch` (all of them when `indices` is nil) in batch order.
-    /// Every shard of a worker lives on this thread, so no grouping by shard is needed: each event
-    /// goes straight to its shard, through a three-step pipeline (prefetch index entries, prefetch
-    /// cells, apply). Allocation-free.
-    func apply(_ batch: EventBatch, indices: [Int32]?, nowMilliseconds: Int64,
-               outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
-        let total = indices?.count ?? batch.events.count
-        let shardMask = core.configuration.shardCount - 1
-        batch.events.withUnsafeBufferPointer { events in
-            batch.correlationIDs.withUnsafeBufferPointer { correlations in
-                let shards = shardRefs
-                // A rolling software pipeline: at step k the index entry of event k is prefetched,
-                // the cell of event k - cellLag (whose index entry should have arrived by now), and
-                // event k - applyLag is applied (its cell should have arrived). Each miss has
-                // several steps' time to complete, instead of stalling the step right after it.
-                let applyLag = ShardWorker.prefetchIndexDistance
-                let cellLag = applyLag - ShardWorker.prefetchCellDistance
-                let ringMask = ShardWorker.prefetchRing - 1
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: ShardWorker.prefetchRing) { hashes in
-                    for k in 0..<(total + applyLag) {
-                        if k < total {
-                            let event = events[indices.map { Int($0[k]) } ?? k]
-                            let hash = CellStore.hash(event.sku, event.location)
-                            hashes[k & ringMask] = hash
-                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
-                                $0.cells.prefetchIndex(hash: hash)
-                            }
-                        }
-                        let c = k - cellLag
-                        if c >= 0 && c < total {
-                            let event = events[indices.map { Int($0[c]) } ?? c]
-                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
-                                $0.cells.prefetchCandidateCell(hash: hashes[c & ringMask])
-                            }
-                        }
-                        let a = k - applyLag
-                        if a >= 0 {
-                            let index = indices.map { Int($0[a]) } ?? a
-                            let event = events[index]
-                            outcomes[index] = shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped
-                                ._withUnsafeGuaranteedRef {
-                                    $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
-                                             nowMilliseconds: nowMilliseconds)
-                                }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Moves the shards' pending rejections to the engine's log.
-    func collectRejections() {
-        for shard in shards where !shard.pendingRejections.isEmpty {
-            core.rejectionLog.append(shard.pendingRejections)
-            shard.pendingRejections.removeAll(keepingCapacity: true)
+extension CoreLedger {
+    /// Handles a message from another core (or this one).
+    func receive(_ message: CoreMessage, nowMilliseconds now: Int64) {
+        switch message {
+        case .prepare(let request, let lineIndices, let homeShard):
+            receivePrepare(request, lineIndices: lineIndices, homeShard: homeShard, nowMilliseconds: now)
+        case .prepared(let id, let homeShard, let from, let origin, let grants, let failure):
+            receivePrepared(id: id, homeShard: homeShard, from: from, origin: origin, grants: grants, failure: failure,
+                            nowMilliseconds: now)
+        case .change(let id, let origin, let change, let shards, let acknowledge):
+            receiveChange(change, id: id, origin: origin, shards: shards, acknowledge: acknowledge, nowMilliseconds: now)
+        case .acknowledged(let id, let from):
+            receiveAcknowledged(id: id, from: from, nowMilliseconds: now)
         }
     }
 }

@@ -27,27 +27,19 @@ final class EventApplyTask: WorkerTask, @unchecked Sendable {
         self.aggregate = aggregate
     }
 
+    /// Records the part (when durable), applies it, and counts the part done once its record is
+    /// durable. A refused record applies nothing and fails the batch.
     override func run(on worker: ShardWorker) {
         let now = worker.core.clock.nowMilliseconds()
-        if let recorder = worker.recorder { return runRecorded(on: worker, recorder: recorder, nowMilliseconds: now) }
-        worker.apply(batch, indices: indices, nowMilliseconds: now, outcomes: aggregate.outcomes)
-        worker.collectRejections()
-        aggregate.partDone()
-    }
-
-    /// Records the part, applies it, and counts the part done once its record is durable. A refused
-    /// record applies nothing and fails the batch.
-    private func runRecorded(on worker: ShardWorker, recorder: WorkerRecorder, nowMilliseconds now: Int64) {
-        switch recorder.recordEvents(batch, indices: indices, nowMilliseconds: now) {
-        case .appended(let lsn):
-            worker.apply(batch, indices: indices, nowMilliseconds: now, outcomes: aggregate.outcomes)
-            worker.collectRejections()
+        switch worker.ledger.applyEvents(batch, indices: indices, nowMilliseconds: now, outcomes: aggregate.outcomes) {
+        case .success(let lsn):
+            guard lsn > 0 else { return aggregate.partDone() }
             let aggregate = aggregate
-            recorder.log.whenDurable(lsn) { failure in
+            worker.whenDurable([DurablePosition(core: worker.index, lsn: lsn)]) { failure in
                 if let failure { aggregate.fail(failure) }
                 aggregate.partDone()
             }
-        case .refused(let failure):
+        case .failure(let failure):
             let unknown = EventOutcomeCode(rejected: .malformed)
             if let indices {
                 for index in indices { aggregate.outcomes[Int(index)] = unknown }
@@ -74,44 +66,10 @@ final class QueryTask: WorkerTask, @unchecked Sendable {
         self.aggregate = aggregate
     }
 
-    /// Single-cell queries are answered in groups with the event path's prefetch pipeline (index
-    /// entries of the group, then their candidate cells, then the answers), so a group's cache
-    /// misses overlap instead of running one after the other.
     override func run(on worker: ShardWorker) {
         var cells: [CellAvailability] = []
         cells.reserveCapacity(indices.count)
-        let shardMask = worker.core.configuration.shardCount - 1
-        let channels = worker.channels
-        let answers = aggregate.answers
-        let group = ShardWorker.prefetchGroup
-        queries.withUnsafeBufferPointer { queries in
-            indices.withUnsafeBufferPointer { indices in
-                var start = 0
-                while start < indices.count {
-                    let end = min(start + group, indices.count)
-                    for j in start..<end {
-                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
-                        worker.withShard(Int(sku.rawValue) & shardMask) {
-                            $0.cells.prefetchIndex(hash: CellStore.hash(sku, location))
-                        }
-                    }
-                    for j in start..<end {
-                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
-                        worker.withShard(Int(sku.rawValue) & shardMask) {
-                            $0.cells.prefetchCandidateCell(hash: CellStore.hash(sku, location))
-                        }
-                    }
-                    for j in start..<end {
-                        let i = Int(indices[j])
-                        let query = queries[i]
-                        answers[i] = worker.withShard(Int(query.sku.rawValue) & shardMask) {
-                            $0.answer(query, channels: channels, part: part, cellsOut: &cells)
-                        }
-                    }
-                    start = end
-                }
-            }
-        }
+        worker.ledger.answer(queries, indices: indices, part: part, answers: aggregate.answers, cells: &cells)
         aggregate.partDone(part: Int(part), cells: cells)
     }
 }
@@ -131,40 +89,21 @@ final class ReservationTask: WorkerTask, @unchecked Sendable {
     }
 
     override func run(on worker: ShardWorker) {
-        if worker.holdsBack(self) { return }
-        perform(on: worker)
-    }
-
-    /// Records the request (when durable) and performs it; the reply then waits for durability.
-    func perform(on worker: ShardWorker) {
-        let now = worker.core.clock.nowMilliseconds()
-        guard let recorder = worker.recorder else {
-            return worker.shard(home).perform(operation, id: id, nowMilliseconds: now, router: worker,
-                                              completion: completion)
-        }
-        switch recorder.recordReservation(operation, id: id, home: home, nowMilliseconds: now) {
-        case .appended:
-            worker.shard(home).perform(operation, id: id, nowMilliseconds: now, router: worker,
-                                       completion: worker.durableCompletion(completion))
-        case .refused(let failure):
-            completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0, replayed: false,
-                                        error: .notDurable(failure.reason)))
-        }
+        worker.ledger.perform(operation, id: id, nowMilliseconds: worker.core.clock.nowMilliseconds(),
+                              completion: completion)
     }
 }
 
-/// A reservation message from another worker's shard.
-final class ShardMessageTask: WorkerTask, @unchecked Sendable {
-    let message: ShardMessage
-    let target: Int
+/// A message from another core's ledger.
+final class CoreMessageTask: WorkerTask, @unchecked Sendable {
+    let message: CoreMessage
 
-    init(message: ShardMessage, target: Int) {
+    init(_ message: CoreMessage) {
         self.message = message
-        self.target = target
     }
 
     override func run(on worker: ShardWorker) {
-        worker.receive(message, target: target)
+        worker.ledger.receive(message, nowMilliseconds: worker.core.clock.nowMilliseconds())
     }
 }
 

@@ -12,31 +12,32 @@ extension Engine {
         let cutClock = clock.nowMilliseconds()
         let collector = OneShotCollector<WorkerImagePart>(count: configuration.workerCount)
         onEveryWorker { worker in
-            var part = WorkerImagePart()
-            part.mark = mark(worker.index)
-            let now = worker.core.clock.nowMilliseconds()
-            for shard in worker.shards { shard.captureImage(nowMilliseconds: now, into: &part) }
-            collector.add(part, at: worker.index)
+            collector.add(worker.ledger.captureImagePart(mark: mark(worker.index)), at: worker.index)
         }
         let parts = collector.values
         var shardCells = [ShardCellsImage](repeating: ShardCellsImage(cells: [], firstSlotOfSKU: []),
                                            count: configuration.shardCount)
         for part in parts { for (index, cells) in part.shards { shardCells[index] = cells } }
+        let newest = parts.max { $0.channelChangeSequence < $1.channelChangeSequence }!
         return LedgerImage(
+            workerGenerations: parts.map(\.generation), channelChangeSequence: newest.channelChangeSequence,
             shardCount: configuration.shardCount, dedupWindowSequences: configuration.dedupWindowSequences,
             workerMarks: parts.map(\.mark), cutWallClockMilliseconds: cutWallClock, clockMilliseconds: cutClock,
             skuNames: catalog.image(.sku), locationNames: catalog.image(.location),
             channelNames: catalog.image(.channel), sourceNames: catalog.image(.source),
-            channels: channels(), reservations: parts.flatMap(\.reservations), holds: parts.flatMap(\.holds),
+            channels: newest.channels, reservations: parts.flatMap(\.reservations), holds: parts.flatMap(\.holds),
             dedupWindows: parts.flatMap(\.dedupWindows), shardCells: shardCells)
     }
 
     /// Starts an engine whose state is `image`'s: every cell, the names with their ids, channels,
-    /// reservation records with their original expiry, holds and dedup windows (reservations in
-    /// flight at the cut resolved as `RestorePlan` describes). Counters and the rejection log start
-    /// empty. `configuration.shardCount` and `dedupWindowSequences` must equal the image's; the
-    /// worker count may differ. Cost: O(names + cells) on the workers, in parallel.
-    /// Throws `LedgerImageError` when the image does not fit the configuration or is inconsistent.
+    /// reservation records with their original expiry, holds, dedup windows and each worker's
+    /// journal generation. Reservations between workers at the cut are resolved by recovery after
+    /// the journals are replayed (`resolveAfterReplay`); a version-1 image is resolved as
+    /// `RestorePlan` describes. Counters and the rejection log start empty.
+    /// `configuration.shardCount` and `dedupWindowSequences` must equal the image's; the worker count
+    /// may differ only when no reservation is between workers. Cost: O(names + cells) on the
+    /// workers, in parallel. Throws `LedgerImageError` when the image does not fit the
+    /// configuration or is inconsistent.
     ///
     /// With `expiriesSuspended` no reservation expires until `resumeExpiries()` (recovery replays
     /// the journal first).
@@ -51,7 +52,7 @@ extension Engine {
         for channel in image.channels {
             do { try channel.validate(quantityMax: configuration.quantityMax) } catch { throw .invalidChannel(channel.id, error) }
         }
-        let plan = try RestorePlan(image: image)
+        let plan = try RestorePlan(image: image, workerCount: configuration.workerCount)
         let catalog = try Catalog(restoring: image)
         do {
             try self.init(configuration: configuration, catalog: catalog, clock: clock,
@@ -62,13 +63,10 @@ extension Engine {
         core.channelDefinitions.withLock { definitions in
             for channel in image.channels { definitions[channel.id] = channel }
         }
+        core.channelChangeSequence.store(image.channelChangeSequence, ordering: .releasing)
         onEveryWorker { worker in
-            for channel in image.channels { worker.channels.set(channel) }
-            for shard in worker.shards {
-                shard.restore(cells: image.shardCells[shard.index], holds: plan.holdsByShard[shard.index],
-                              records: plan.recordsByShard[shard.index],
-                              dedupWindows: plan.dedupWindowsByShard[shard.index])
-            }
+            for channel in image.channels { worker.ledger.channels.set(channel) }
+            worker.ledger.restore(from: image, plan: plan)
         }
     }
 }

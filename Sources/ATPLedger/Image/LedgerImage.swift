@@ -4,10 +4,19 @@
 /// (ids preserved), channel definitions, reservation records with their expiry, the holds they have
 /// on cells, and the dedup windows. Iterable without the engine; cheap to pass between threads.
 ///
-/// The cut is per worker: each worker copied its shards between two of its tasks and, at that
-/// instant, called `mark` (the journal's position). Reservations in flight between workers at the cut
-/// are normalised when the image is taken and restored (docs/SNAPSHOT.md, "Reservations at the cut").
+/// The cut is per worker (core): each one copied its shards between two of its inputs and, at that
+/// instant, called `mark` (its journal's position), so each worker's part is exactly its state after
+/// its journal up to the mark. Reservations between cores at the cut (a part's tentative holds, a
+/// home's record whose parts have not heard of its newest state) are resolved by recovery after the
+/// journals are replayed, as after a crash (docs/SNAPSHOT.md, "Reservations at the cut").
 public struct LedgerImage: Sendable {
+    /// The current layout of reservations and holds. Version 1 images (from before per-core
+    /// journal generations) have no hold origins or part cores; restoring one checks every hold
+    /// against its record as version 1 did.
+    public static let currentVersion = 2
+
+    /// The layout of reservations and holds this image follows (1 or 2).
+    public let version: Int
     /// Shards of the engine the image was taken from (restoring requires the same number).
     public let shardCount: Int
     /// `dedupWindowSequences` of that engine (restoring requires the same value).
@@ -28,21 +37,30 @@ public struct LedgerImage: Sendable {
     public let sourceNames: NameListImage
     /// Channel definitions, by id.
     public let channels: [ChannelDefinition]
+    /// The engine-wide number of the newest channel change in `channels` (0 in version 1 images).
+    public let channelChangeSequence: UInt64
     /// Reservation records: held ones and settled outcomes still remembered.
     public let reservations: [ReservationImage]
     /// Units reservations hold on cells, per shard.
     public let holds: [HoldImage]
     /// Dedup windows, one per (shard, source).
     public let dedupWindows: [DedupWindowImage]
+    /// Each worker's journal generation at the cut, by worker index (empty in version 1 images).
+    public let workerGenerations: [WorkerGenerationImage]
     /// Cells per shard, in the shard's slot order, with their SKU chains.
     let shardCells: [ShardCellsImage]
 
-    init(shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
+    init(version: Int = LedgerImage.currentVersion, workerGenerations: [WorkerGenerationImage], channelChangeSequence: UInt64,
+         shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
          clockMilliseconds: Int64, skuNames: NameListImage, locationNames: NameListImage,
          channelNames: NameListImage, sourceNames: NameListImage, channels: [ChannelDefinition],
          reservations: [ReservationImage], holds: [HoldImage], dedupWindows: [DedupWindowImage],
          shardCells: [ShardCellsImage]) {
         precondition(shardCells.count == shardCount)
+        precondition(version == 1 || version == 2, "image version \(version)")
+        self.version = version
+        self.workerGenerations = workerGenerations
+        self.channelChangeSequence = channelChangeSequence
         self.shardCount = shardCount
         self.dedupWindowSequences = dedupWindowSequences
         self.workerMarks = workerMarks
@@ -141,19 +159,63 @@ public struct ReservationImage: Sendable, Equatable {
     public var lineGrants: [LineGrant]
     /// Expiry of a held reservation, engine clock milliseconds since 1970.
     public var expiresAtMilliseconds: Int64
-    /// When it reached its settled state (for the retention window); 0 for a held one.
+    /// When it reached its settled state (the retention window starts there); 0 for a held one.
     public var settledAtMilliseconds: Int64
+    /// The other workers holding units of it, with the origin of their holds (empty when every
+    /// line is on the home's worker, and in version 1 images).
+    public var parts: [ReservationPartImage]
+    /// Part acknowledgements still awaited before the record may be forgotten.
+    public var acknowledgementsAwaited: Int
 
     /// The reservation's id.
     public var id: ReservationID { request.id }
 
     public init(request: ReserveRequest, state: ReservationState, lineGrants: [LineGrant],
-                expiresAtMilliseconds: Int64, settledAtMilliseconds: Int64) {
+                expiresAtMilliseconds: Int64, settledAtMilliseconds: Int64, parts: [ReservationPartImage] = [],
+                acknowledgementsAwaited: Int = 0) {
         self.request = request
         self.state = state
         self.lineGrants = lineGrants
         self.expiresAtMilliseconds = expiresAtMilliseconds
         self.settledAtMilliseconds = settledAtMilliseconds
+        self.parts = parts
+        self.acknowledgementsAwaited = acknowledgementsAwaited
+    }
+}
+
+/// A worker holding units of a reservation whose home is another worker, and where its holds came
+/// from: its journal generation and the LSN of its prepare record.
+public struct ReservationPartImage: Sendable, Equatable {
+    public var worker: Int
+    public var generation: UInt64
+    public var prepareLSN: UInt64
+
+    public init(worker: Int, generation: UInt64, prepareLSN: UInt64) {
+        self.worker = worker
+        self.generation = generation
+        self.prepareLSN = prepareLSN
+    }
+}
+
+/// One worker's journal generation at the cut: the current one, and where each earlier one ended.
+public struct WorkerGenerationImage: Sendable, Equatable {
+    public var generation: UInt64
+    /// (generation, its last LSN), ascending.
+    public var ends: [GenerationEnd]
+
+    public init(generation: UInt64, ends: [GenerationEnd]) {
+        self.generation = generation
+        self.ends = ends
+    }
+
+    /// Where an earlier generation ended.
+    public struct GenerationEnd: Sendable, Equatable {
+        public var generation: UInt64
+        public var lastLSN: UInt64
+        public init(generation: UInt64, lastLSN: UInt64) {
+            self.generation = generation
+            self.lastLSN = lastLSN
+        }
     }
 }
 
@@ -173,20 +235,41 @@ public struct HoldImage: Sendable, Equatable {
             self.units = units
         }
     }
+    /// How far a hold has got: a part's `tentative` holds wait for their home's decision.
+    public enum Status: UInt8, Sendable, Equatable {
+        case tentative = 0
+        case held = 1
+        case committed = 2
+    }
     /// The shard of the cells.
     public var shard: Int
     /// The reservation holding them.
     public var id: ReservationID
-    /// Committed units (true) or reserved units (false).
-    public var isCommitted: Bool
+    /// Reserved (tentative or held) or committed units.
+    public var status: Status
+    /// For a part's hold of a reservation whose home is another worker: the part's journal
+    /// generation and prepare LSN (0 and 0 for the home's own holds and in version 1 images).
+    public var originGeneration: UInt64
+    public var originPrepareLSN: UInt64
     /// The cells and units.
     public var lines: [Line]
 
-    public init(shard: Int, id: ReservationID, isCommitted: Bool, lines: [Line]) {
+    /// Committed units (true) or reserved units (false).
+    public var isCommitted: Bool { status == .committed }
+
+    public init(shard: Int, id: ReservationID, status: Status, originGeneration: UInt64 = 0, originPrepareLSN: UInt64 = 0,
+                lines: [Line]) {
         self.shard = shard
         self.id = id
-        self.isCommitted = isCommitted
+        self.status = status
+        self.originGeneration = originGeneration
+        self.originPrepareLSN = originPrepareLSN
         self.lines = lines
+    }
+
+    /// A held (or committed) hold with no origin, as version 1 images have them.
+    public init(shard: Int, id: ReservationID, isCommitted: Bool, lines: [Line]) {
+        self.init(shard: shard, id: id, status: isCommitted ? .committed : .held, lines: lines)
     }
 }
 

@@ -5,6 +5,9 @@
 /// Names arrive in id order per kind and cells in ascending (SKU id, location id) order; the other
 /// parts in any order. Cost: O(1) amortised per part, O(cells + holds · log cells) for `build()`.
 public struct LedgerImageBuilder {
+    private let version: Int
+    private let workerGenerations: [WorkerGenerationImage]
+    private let channelChangeSequence: UInt64
     private let shardCount: Int
     private let shardBits: Int
     private let dedupWindowSequences: Int
@@ -22,8 +25,13 @@ public struct LedgerImageBuilder {
     private var dedupWindows: [DedupWindowImage] = []
 
     /// Starts an empty image of an engine with `shardCount` shards (a power of two, 1…4,096) and
-    /// dedup windows of `dedupWindowSequences` (a power of two, 64…2^24).
-    public init(shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
+    /// dedup windows of `dedupWindowSequences` (a power of two, 64…2^24). `version` is the layout
+    /// of its reservations and holds (`LedgerImage.currentVersion`, or 1 for a version-1 snapshot);
+    /// `workerGenerations` the workers' journal generations (one per mark; empty in version 1);
+    /// `channelChangeSequence` the number of the newest channel change in the image's channels.
+    public init(version: Int = LedgerImage.currentVersion, workerGenerations: [WorkerGenerationImage] = [],
+                channelChangeSequence: UInt64 = 0,
+                shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
                 clockMilliseconds: Int64) throws(LedgerImageError) {
         guard shardCount >= 1, shardCount <= 4096, shardCount.nonzeroBitCount == 1 else {
             throw .invalidGeometry("shard count \(shardCount) is not a power of two from 1 to 4096")
@@ -31,6 +39,15 @@ public struct LedgerImageBuilder {
         guard dedupWindowSequences >= 64, dedupWindowSequences <= 1 << 24, dedupWindowSequences.nonzeroBitCount == 1 else {
             throw .invalidGeometry("dedup window of \(dedupWindowSequences) sequences is not a power of two from 64 to 2^24")
         }
+        guard version == 1 || version == LedgerImage.currentVersion else {
+            throw .invalidGeometry("image version \(version) is not 1 or \(LedgerImage.currentVersion)")
+        }
+        guard workerGenerations.isEmpty || workerGenerations.count == workerMarks.count else {
+            throw .invalidGeometry("\(workerGenerations.count) worker generations for \(workerMarks.count) workers")
+        }
+        self.version = version
+        self.workerGenerations = workerGenerations
+        self.channelChangeSequence = channelChangeSequence
         self.shardCount = shardCount
         shardBits = shardCount.trailingZeroBitCount
         self.dedupWindowSequences = dedupWindowSequences
@@ -103,6 +120,7 @@ public struct LedgerImageBuilder {
         try checkHolds()
         try checkDedupWindows()
         return LedgerImage(
+            version: version, workerGenerations: workerGenerations, channelChangeSequence: channelChangeSequence,
             shardCount: shardCount, dedupWindowSequences: dedupWindowSequences, workerMarks: workerMarks,
             cutWallClockMilliseconds: cutWallClockMilliseconds, clockMilliseconds: clockMilliseconds,
             skuNames: names[0], locationNames: names[1], channelNames: names[2], sourceNames: names[3],

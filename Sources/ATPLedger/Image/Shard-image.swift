@@ -1,21 +1,75 @@
 import HeapModule
 
-/// What one worker copied at its cut.
+/// What one core copied at its cut.
+///
+/// The image's channel table is the table of the core with the newest channel change at its cut:
+/// every core restores it with that change's sequence, and a journal's older channel records,
+/// replayed after it, change nothing (so restoring a snapshot and replaying the journals gives
+/// the table replaying the journals alone gives).
 struct WorkerImagePart: Sendable {
     var mark: UInt64 = 0
+    var generation = WorkerGenerationImage(generation: 1, ends: [])
+    /// The core's channel table at the cut, and the newest channel change in it.
+    var channels: [ChannelDefinition] = []
+    var channelChangeSequence: UInt64 = 0
     var shards: [(index: Int, cells: ShardCellsImage)] = []
     var reservations: [ReservationImage] = []
     var holds: [HoldImage] = []
     var dedupWindows: [DedupWindowImage] = []
 }
 
-/// Copying a shard into an image and rebuilding it from one. Worker thread only.
+extension CoreLedger {
+    /// Copies this core's state at this instant (between two inputs), marked with `mark` (its
+    /// journal's position): every shard's cells, holds, records and dedup windows, and the journal
+    /// generation. Multi-core reserves still waiting for their parts are not journaled yet and are
+    /// left out (their parts' tentative holds are in the parts' images).
+    func captureImagePart(mark: UInt64) -> WorkerImagePart {
+        var part = WorkerImagePart()
+        part.mark = mark
+        part.generation = WorkerGenerationImage(
+            generation: generation,
+            ends: generationEnds.sorted { $0.key < $1.key }.map { .init(generation: $0.key, lastLSN: $0.value) })
+        part.channels = channels.all
+        part.channelChangeSequence = channelChangeSequence
+        for shard in shards { shard.captureImage(into: &part) }
+        return part
+    }
+
+    /// Rebuilds this fresh core's shards from an image (the plan says which holds and records each
+    /// shard gets), and its journal generation. A version-1 image leaves version-1 state for
+    /// recovery to settle (`LegacyReservations`).
+    func restore(from image: LedgerImage, plan: RestorePlan) {
+        for shard in shards {
+            shard.restore(cells: image.shardCells[shard.index], holds: plan.holdsByShard[shard.index],
+                          records: plan.recordsByShard[shard.index], dedupWindows: plan.dedupWindowsByShard[shard.index])
+        }
+        if image.workerMarks.count == configuration.workerCount { lastReplayedLSN = image.workerMarks[index] }
+        channelChangeSequence = image.channelChangeSequence
+        if index < image.workerGenerations.count, image.workerGenerations.count == configuration.workerCount {
+            let restored = image.workerGenerations[index]
+            generation = restored.generation
+            generationEnds = Dictionary(uniqueKeysWithValues: restored.ends.map { ($0.generation, $0.lastLSN) })
+        }
+        if image.version == 1 {
+            let legacy = legacyReservations
+            for shard in shards {
+                for restored in plan.recordsByShard[shard.index] where !restored.partShards.isEmpty {
+                    legacy.partShards[restored.image.id] = restored.partShards
+                    if var record = shard.records[restored.image.id] {
+                        record.parts = legacyParts(restored.partShards)
+                        shard.setRecord(record, for: record.id)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copying a shard into an image and rebuilding it from one. The owning core's thread only.
 extension Shard {
     /// Copies this shard's state: the cell buffer and SKU chain heads (two memcpys), then its holds,
-    /// records and dedup windows. Reservations in flight are normalised (docs/SNAPSHOT.md): a reserve
-    /// not yet answered is left out, a commit in flight is recorded as committed and a release in
-    /// flight as released; their callers were never answered, and a retry gets the same outcome.
-    func captureImage(nowMilliseconds: Int64, into part: inout WorkerImagePart) {
+    /// records and dedup windows.
+    func captureImage(into part: inout WorkerImagePart) {
         let cellsCopy = Array(UnsafeBufferPointer(start: cells.cells, count: cells.count))
         let headsCopy = cells.firstSlotOfSKU.withUnsafeBufferPointer { Array($0) }
         part.shards.append((index, ShardCellsImage(cells: cellsCopy, firstSlotOfSKU: headsCopy)))
@@ -24,11 +78,19 @@ extension Shard {
                 let cell = cellsCopy[Int(line.slot)]
                 return HoldImage.Line(sku: cell.sku, location: cell.location, units: line.units)
             }
-            part.holds.append(HoldImage(shard: index, id: id, isCommitted: hold.isCommitted, lines: lines))
+            part.holds.append(HoldImage(shard: index, id: id, status: HoldImage.Status(rawValue: hold.status.rawValue)!,
+                                        originGeneration: hold.origin.generation,
+                                        originPrepareLSN: hold.origin.prepareLSN, lines: lines))
         }
         for record in records.values {
-            guard let image = record.image(nowMilliseconds: nowMilliseconds) else { continue }
-            part.reservations.append(image)
+            part.reservations.append(ReservationImage(
+                request: record.request, state: record.state, lineGrants: record.lineGrants,
+                expiresAtMilliseconds: record.expiresAtMilliseconds,
+                settledAtMilliseconds: record.state == .held ? 0 : record.settledAtMilliseconds,
+                parts: record.parts.map {
+                    ReservationPartImage(worker: $0.core, generation: $0.origin.generation, prepareLSN: $0.origin.prepareLSN)
+                },
+                acknowledgementsAwaited: record.acknowledgementsAwaited))
         }
         for (source, position) in dedupWindowBySource {
             let window = dedupWindows[position]
@@ -37,9 +99,9 @@ extension Shard {
         }
     }
 
-    /// Rebuilds an empty shard from an image: its cells (slots as in the image), the holds kept by
-    /// the restore plan (reserved and committed buckets recomputed from them), its home records with
-    /// their expiry and retention order, and its dedup windows. Counters start at zero except
+    /// Rebuilds an empty shard from an image: its cells (slots as in the image), the holds the
+    /// restore plan gives it (reserved and committed buckets recomputed from them), its home records
+    /// with their expiry and retention order, and its dedup windows. Counters start at zero except
     /// `shortCells`, which is recounted.
     func restore(cells image: ShardCellsImage, holds kept: [HoldImage], records restored: [RestoredRecord],
                  dedupWindows windows: [DedupWindowImage]) {
@@ -52,22 +114,21 @@ extension Shard {
         for slot in 0..<cells.count where cells.cell(UInt32(slot)).pointee.isShort { short += 1 }
         counters.shortCells = short
         for restored in restored {
-            let record = ReservationRecord(request: restored.image.request)
-            record.phase = .settled(restored.image.state)
-            record.lineGrants = restored.image.lineGrants
-            record.expiresAtMilliseconds = restored.image.expiresAtMilliseconds
-            record.settledAtMilliseconds = restored.image.settledAtMilliseconds
-            record.partShards = restored.partShards
-            records[record.request.id] = record
-            if restored.image.state == .held {
-                expiries.insert(ExpiryEntry(deadlineMilliseconds: record.expiresAtMilliseconds, id: record.request.id))
+            let image = restored.image
+            var record = ReservationRecord(request: image.request, state: image.state, lineGrants: image.lineGrants,
+                                           expiresAtMilliseconds: image.expiresAtMilliseconds)
+            record.settledAtMilliseconds = image.settledAtMilliseconds
+            record.parts = image.parts.map {
+                PartReference(core: $0.worker, origin: HoldOrigin(generation: $0.generation, prepareLSN: $0.prepareLSN))
+            }
+            record.acknowledgementsAwaited = image.acknowledgementsAwaited
+            setRecord(record, for: record.id)
+            if image.state == .held {
+                expiries.insert(ExpiryEntry(deadlineMilliseconds: record.expiresAtMilliseconds, id: record.id))
             }
         }
-        let settled = restored.filter { $0.image.state != .held }
-            .sorted { $0.image.settledAtMilliseconds < $1.image.settledAtMilliseconds }
-        for restored in settled {
-            finishedOutcomes.append(FinishedOutcome(id: restored.image.id,
-                                                    settledAtMilliseconds: restored.image.settledAtMilliseconds))
+        for restored in restored where restored.image.state != .held && restored.image.acknowledgementsAwaited == 0 {
+            noteFinished(restored.image.id, sinceMilliseconds: restored.image.settledAtMilliseconds)
         }
         for window in windows {
             dedupWindowBySource[window.source] = dedupWindows.count
@@ -84,7 +145,8 @@ extension Shard {
             cell.pointee.committed = 0
         }
         for image in kept {
-            var hold = Hold(isCommitted: image.isCommitted, lines: [])
+            var hold = Hold(status: HoldStatus(rawValue: image.status.rawValue)!,
+                            origin: HoldOrigin(generation: image.originGeneration, prepareLSN: image.originPrepareLSN))
             for line in image.lines {
                 guard let slot = cells.slot(sku: line.sku, location: line.location) else {
                     preconditionFailure("a checked image holds on a missing cell")
@@ -102,33 +164,8 @@ extension Shard {
     }
 }
 
-/// A record to restore on its home shard, with the part shards its kept holds are on.
+/// A record to restore on its home shard, with the part shards its kept holds are on (version 1).
 struct RestoredRecord: Sendable {
     var image: ReservationImage
     var partShards: [Int]
-}
-
-extension ReservationRecord {
-    /// The record as an image, in-flight operations normalised; nil for a reserve not yet answered.
-    func image(nowMilliseconds: Int64) -> ReservationImage? {
-        let state: ReservationState
-        var settledAt = settledAtMilliseconds
-        switch phase {
-        case .settled(let settledState):
-            state = settledState
-        case .reserving:
-            return nil
-        case .committing:
-            state = .committed
-            settledAt = nowMilliseconds
-        case .releasing:
-            // An all-or-nothing reserve giving back its units was never answered either.
-            guard settleAs == .released else { return nil }
-            state = .released
-            settledAt = nowMilliseconds
-        }
-        return ReservationImage(request: request, state: state, lineGrants: lineGrants,
-                                expiresAtMilliseconds: expiresAtMilliseconds,
-                                settledAtMilliseconds: state == .held ? 0 : settledAt)
-    }
 }

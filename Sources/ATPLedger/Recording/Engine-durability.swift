@@ -53,25 +53,24 @@ extension Engine {
         core.inputLogs = logs
         let catalog = catalog
         onEveryWorker { worker in
-            worker.recorder = WorkerRecorder(log: logs[worker.index], catalog: catalog, nameWatermarks: nameWatermarks)
+            worker.ledger.recorder = WorkerRecorder(log: logs[worker.index], catalog: catalog,
+                                                    nameWatermarks: nameWatermarks)
         }
     }
 
     /// Whether logs are attached.
     public var isRecordingInputs: Bool { !core.inputLogs.isEmpty }
 
-    /// Replays each worker's recorded inputs on that worker, all workers in parallel; `inputs[w]`
-    /// yields worker `w`'s records in LSN order and is called on that worker's thread. Replies are
-    /// not sent, shard messages are not sent (each shard's own log has what it received) and
-    /// expiries are not run. Call on an engine restored from the snapshot the logs continue (or a
-    /// fresh one), started with `expiriesSuspended`, before `attachInputLogs`. Returns the number
-    /// of records replayed per worker. Throws the first record that cannot be replayed.
+    /// Replays each worker's journal on that worker, all workers in parallel; `inputs[w]` yields
+    /// worker `w`'s records in LSN order and is called on that worker's thread. Nothing is answered
+    /// or sent to another worker and no expiry runs: each record is applied as it was journaled.
+    /// Call on an engine restored from the snapshot the logs continue (or a fresh one), started with
+    /// `expiriesSuspended`, then `resolveAfterReplay()`. Returns the number of records replayed per
+    /// worker. Throws the first record that cannot be replayed.
     public func replayInputs(_ inputs: [() throws -> RecordedInput?]) throws(WorkerInputReplayError) -> [Int] {
         precondition(inputs.count == configuration.workerCount, "one input source per worker")
         let results = Mutex<[Int: Result<Int, WorkerInputReplayError>]>([:])
         onEveryWorker { worker in
-            worker.isReplaying = true
-            defer { worker.isReplaying = false }
             var count = 0
             var lsn: UInt64 = 0
             do {
@@ -79,13 +78,14 @@ extension Engine {
                     lsn = input.lsn
                     let problem: RecordDecodingError? = input.payload.withUnsafeBytes { bytes in
                         do throws(RecordDecodingError) {
-                            try worker.replay(kind: input.kind, payload: bytes)
+                            try worker.ledger.replay(kind: input.kind, lsn: input.lsn, payload: bytes)
                             return nil
                         } catch {
                             return error
                         }
                     }
                     if let problem { throw problem }
+                    worker.ledger.lastReplayedLSN = input.lsn
                     count += 1
                 }
                 results.withLock { $0[worker.index] = .success(count) }
@@ -113,6 +113,47 @@ extension Engine {
         return counts
     }
 
+    /// After `replayInputs`, makes every reservation's record and holds agree across workers, once
+    /// (docs/DURABILITY.md, "Recovery"; `Resolution` has the rules), starts a new journal generation
+    /// on every worker, and brings every worker's channel table to the newest change any journaled.
+    /// With logs attached each worker journals its repairs, so a later replay repeats them; wait
+    /// for `waitUntilDurable()` before serving. `endLSNs` are the workers' journal ends before
+    /// recovery (default: each attached log's last LSN, else the last record replayed). Blocks.
+    public func resolveAfterReplay(endLSNs: [UInt64]? = nil) -> ResolutionReport {
+        let ends = (0..<configuration.workerCount).map { worker in
+            endLSNs?[worker] ?? (core.inputLogs.isEmpty ? nil : core.inputLogs[worker].lastAppendedLSN)
+        }
+        let collected = OneShotCollector<CoreCensus>(count: configuration.workerCount)
+        onEveryWorker { worker in
+            let end = ends[worker.index] ?? worker.ledger.lastReplayedLSN
+            collected.add(worker.ledger.census(endLSN: end), at: worker.index)
+        }
+        let censuses = collected.values
+        let now = clock.nowMilliseconds()
+        let resolution = Resolution(censuses, shardCount: configuration.shardCount, nowMilliseconds: now)
+        onEveryWorker { worker in
+            worker.ledger.beginFinishingRecovery(endLSN: censuses[worker.index].endLSN,
+                                                 nextGeneration: UInt64.random(in: 2...UInt64.max),
+                                                 holdRepairs: resolution.holdRepairsByCore[worker.index],
+                                                 channels: resolution.channels,
+                                                 channelSequence: resolution.channelSequence, nowMilliseconds: now)
+        }
+        // Records go only once the holds they account for have gone for good (see `Resolution`).
+        if resolution.recordRepairsByCore.contains(where: { !$0.isEmpty }) {
+            _ = waitUntilStable()
+            onEveryWorker { worker in
+                worker.ledger.completeRecovery(recordRepairs: resolution.recordRepairsByCore[worker.index],
+                                               nowMilliseconds: now)
+            }
+        }
+        core.channelDefinitions.withLock { definitions in
+            definitions = [:]
+            for definition in resolution.channels { definitions[definition.id] = definition }
+        }
+        core.channelChangeSequence.store(resolution.channelSequence, ordering: .releasing)
+        return resolution.report
+    }
+
     /// Lets the workers run reservation expiries again (after recovery). Expiries that came due
     /// while the engine was down or replaying run at once.
     public func resumeExpiries() {
@@ -123,34 +164,25 @@ extension Engine {
     /// Blocks until everything every worker recorded so far is durable; returns the failure when
     /// some of it cannot become durable. Returns nil at once when no logs are attached.
     public func waitUntilDurable() -> DurabilityFailure? {
+        waitForLogs(stable: false)
+    }
+
+    /// `waitUntilDurable`, for stable (`WorkerInputLog.whenStable`: synced where the mode syncs).
+    public func waitUntilStable() -> DurabilityFailure? {
+        waitForLogs(stable: true)
+    }
+
+    private func waitForLogs(stable: Bool) -> DurabilityFailure? {
         let logs = core.inputLogs
         guard !logs.isEmpty else { return nil }
         let done = OneShot<DurabilityOutcome>()
         let waiter = DurabilityWaiter(count: logs.count) { done.fulfil(DurabilityOutcome(failure: $0)) }
-        for log in logs { log.whenDurable(log.lastAppendedLSN, waiter.partDone) }
+        for log in logs {
+            if stable { log.whenStable(log.lastAppendedLSN, waiter.partDone) } else { log.whenDurable(log.lastAppendedLSN, waiter.partDone) }
+        }
         return done.wait().failure
     }
 
-    /// `captureImage(mark:)` taken when no reservation operation is between its shards, so that
-    /// every home record and hold is exactly as its worker's log says at its mark, and replaying
-    /// the logs from the marks gives back the engine's state. New reserve, commit and release
-    /// requests wait (on their worker) while the operations in flight finish, at most
-    /// `waitMillisecondsMax`; events and queries go on. Returns nil when they did not finish in
-    /// time (try again later). Blocks the caller; not for event loops.
-    public func captureQuiescentImage(waitMillisecondsMax: Int = 2000,
-                                      mark: @escaping @Sendable (Int) -> UInt64) -> LedgerImage? {
-        core.reservationGateClosed.store(true, ordering: .sequentiallyConsistent)
-        defer {
-            core.reservationGateClosed.store(false, ordering: .sequentiallyConsistent)
-            for worker in core.workers { worker.wake() }
-        }
-        let deadline = monotonicMilliseconds() + Int64(waitMillisecondsMax)
-        while core.reservationsInFlight.load(ordering: .sequentiallyConsistent) > 0 {
-            if monotonicMilliseconds() > deadline { return nil }
-            usleep(100)
-        }
-        return captureImage(mark: mark)
-    }
 }
 
 private struct DurabilityOutcome: Sendable {
@@ -176,20 +208,3 @@ final class DurabilityWaiter: @unchecked Sendable {
     }
 }
 
-extension ShardWorker {
-    /// Wraps a reservation's completion so that its reply waits until every record it depends on
-    /// is durable: all were appended before the reply is made (the home's own, and the parts'
-    /// records, appended before their answers were sent), so waiting for each log's position at
-    /// reply time covers them. A failure turns the reply into `ReservationError.notDurable`.
-    func durableCompletion(_ completion: @escaping ReservationCompletion) -> ReservationCompletion {
-        let logs = core.inputLogs
-        return { reply in
-            let waiter = DurabilityWaiter(count: logs.count) { failure in
-                guard let failure else { return completion(reply) }
-                completion(ReservationReply(id: reply.id, state: reply.state, lines: [], expiresAtMilliseconds: 0,
-                                            replayed: false, error: .notDurable(failure.reason)))
-            }
-            for log in logs { log.whenDurable(log.lastAppendedLSN, waiter.partDone) }
-        }
-    }
-}

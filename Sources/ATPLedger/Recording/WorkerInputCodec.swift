@@ -33,36 +33,9 @@ extension RecordWriter {
         }
     }
 
-    func put(_ message: ShardMessage) {
-        switch message {
-        case .hold(let request, let lineIndices, let home):
-            put(UInt8(1))
-            put(UInt32(home))
-            put(UInt32(lineIndices.count))
-            for index in lineIndices { put(UInt32(index)) }
-            put(request)
-        case .held(let id, let from, let grants):
-            put(UInt8(2))
-            put(id)
-            put(UInt32(from))
-            put(UInt32(grants.count))
-            for (index, grant) in grants {
-                put(UInt32(index))
-                put(grant)
-            }
-        case .commit(let id, let home):
-            put(UInt8(3))
-            put(id)
-            put(UInt32(home))
-        case .release(let id, let home):
-            put(UInt8(4))
-            put(id)
-            put(UInt8(home == nil ? 0 : 1))
-            put(UInt32(home ?? 0))
-        case .acknowledged(let id):
-            put(UInt8(5))
-            put(id)
-        }
+    func put(_ origin: HoldOrigin) {
+        put(origin.generation)
+        put(origin.prepareLSN)
     }
 
     func put(_ definition: ChannelDefinition) {
@@ -114,36 +87,8 @@ extension RecordReader {
         return grant
     }
 
-    mutating func readShardMessage(shardCount: Int) throws(RecordDecodingError) -> ShardMessage {
-        switch try read(UInt8.self) {
-        case 1:
-            let home = try readShard(shardCount: shardCount)
-            let count = try readCount(itemBytes: 4)
-            var indices: [Int] = []
-            for _ in 0..<count { indices.append(Int(try read(UInt32.self))) }
-            let request = try readReserveRequest()
-            guard indices.allSatisfy({ $0 < request.lines.count }) else { throw RecordDecodingError("line index") }
-            return .hold(request: request, lineIndices: indices, home: home)
-        case 2:
-            let id = try readID()
-            let from = try readShard(shardCount: shardCount)
-            let count = try readCount(itemBytes: 24)
-            var grants: [(index: Int, grant: LineGrant)] = []
-            for _ in 0..<count { grants.append((Int(try read(UInt32.self)), try readGrant())) }
-            return .held(id: id, from: from, grants: grants)
-        case 3:
-            let id = try readID()
-            return .commit(id: id, home: try readShard(shardCount: shardCount))
-        case 4:
-            let id = try readID()
-            let hasHome = try read(UInt8.self) != 0
-            let home = try readShard(shardCount: shardCount)
-            return .release(id: id, home: hasHome ? home : nil)
-        case 5:
-            return .acknowledged(id: try readID())
-        case let tag:
-            throw RecordDecodingError("shard message tag \(tag)")
-        }
+    mutating func readOrigin() throws(RecordDecodingError) -> HoldOrigin {
+        HoldOrigin(generation: try read(UInt64.self), prepareLSN: try read(UInt64.self))
     }
 
     mutating func readChannelDefinition() throws(RecordDecodingError) -> ChannelDefinition {

@@ -12,10 +12,10 @@ enum RecordOutcome {
     case refused(DurabilityFailure)
 }
 
-/// Writes one worker's inputs to its `WorkerInputLog`, in the order the worker processes them.
+/// Writes one core's state changes to its `WorkerInputLog`, in the order the core applies them.
 /// Before a record that uses name ids the log has not defined yet, it writes `names` records for
 /// every id from its watermark up to the largest one used (the catalog is append-only), so each
-/// log is self-contained from any snapshot mark on. Worker thread only.
+/// log is self-contained from any snapshot mark on. The core's thread only.
 final class WorkerRecorder {
     let log: WorkerInputLog
     private let catalog: Catalog
@@ -68,41 +68,105 @@ final class WorkerRecorder {
         return append(.events)
     }
 
-    /// A reservation operation received at its home shard.
-    func recordReservation(_ operation: ReservationOperation, id: ReservationID, home: Int,
-                           nowMilliseconds: Int64) -> RecordOutcome {
+    /// A reserve decided at its home shard (held or refused), with its grants and parts.
+    func recordReserveDecision(_ record: ReservationRecord, homeShard: Int, nowMilliseconds: Int64) -> RecordOutcome {
         writer.reset()
         writer.put(nowMilliseconds)
-        writer.put(UInt32(home))
-        switch operation {
-        case .reserve(let request):
-            writer.put(UInt8(0))
-            writer.put(request)
-        case .commit:
-            writer.put(UInt8(1))
-            writer.put(id)
-        case .release:
-            writer.put(UInt8(2))
-            writer.put(id)
+        writer.put(UInt32(homeShard))
+        writer.put(record.state.rawValue)
+        writer.put(record.expiresAtMilliseconds)
+        writer.put(record.request)
+        for grant in record.lineGrants { writer.put(grant) }
+        writer.put(UInt32(record.parts.count))
+        for part in record.parts {
+            writer.put(UInt32(part.core))
+            writer.put(part.origin)
         }
-        return append(.reservation)
+        return append(.reserveDecided)
     }
 
-    /// A shard message received by shard `target`.
-    func recordMessage(_ message: ShardMessage, target: Int, nowMilliseconds: Int64) -> RecordOutcome {
+    /// A part core's tentative holds for `id` (the record's own LSN becomes the holds' origin).
+    func recordPrepare(_ id: ReservationID, homeShard: Int, generation: UInt64, plans: [CoreLedger.LinePlan],
+                       lines: [ReservationLine], nowMilliseconds: Int64) -> RecordOutcome {
         writer.reset()
         writer.put(nowMilliseconds)
-        writer.put(UInt32(target))
-        writer.put(message)
-        return append(.shardMessage)
+        writer.put(UInt32(homeShard))
+        writer.put(generation)
+        writer.put(id)
+        let holding = plans.filter { $0.grant.granted > 0 }
+        writer.put(UInt32(holding.count))
+        for plan in holding {
+            writer.put(name: lines[plan.index].sku.rawValue, kind: .sku)
+            writer.put(UInt32(plan.grant.allocations.count))
+            for allocation in plan.grant.allocations {
+                writer.put(name: allocation.location.rawValue, kind: .location)
+                writer.put(allocation.quantity)
+            }
+        }
+        return append(.prepared)
     }
 
-    /// The expiry check of home shard `shard` at `nowMilliseconds`.
-    func recordExpiry(shard: Int, nowMilliseconds: Int64) -> RecordOutcome {
+    /// Commits, releases or expiries of records of home shard `homeShard`.
+    func recordTransitions(_ entries: [TransitionEntry], homeShard: Int, nowMilliseconds: Int64) -> RecordOutcome {
         writer.reset()
         writer.put(nowMilliseconds)
-        writer.put(UInt32(shard))
-        return append(.expiry)
+        writer.put(UInt32(homeShard))
+        writer.put(UInt32(entries.count))
+        for entry in entries {
+            writer.put(entry.id)
+            writer.put(entry.state.rawValue)
+            writer.put(UInt8(entry.acknowledge ? 1 : 0))
+        }
+        return append(.transitions)
+    }
+
+    /// A part core applied `change` to its holds of `id` with `origin` on `shards`.
+    func recordPartChange(_ change: HoldChange, id: ReservationID, origin: HoldOrigin, shards: [Int],
+                          nowMilliseconds: Int64) -> RecordOutcome {
+        writer.reset()
+        writer.put(nowMilliseconds)
+        writer.put(change.rawValue)
+        writer.put(id)
+        writer.put(origin)
+        writer.put(UInt32(shards.count))
+        for shard in shards { writer.put(UInt32(shard)) }
+        return append(.partChange)
+    }
+
+    /// Part core `from` acknowledged a durable change of `id`.
+    func recordAcknowledgement(_ id: ReservationID, homeShard: Int, from: Int, nowMilliseconds: Int64) -> RecordOutcome {
+        writer.reset()
+        writer.put(nowMilliseconds)
+        writer.put(UInt32(homeShard))
+        writer.put(UInt32(from))
+        writer.put(id)
+        return append(.acknowledged)
+    }
+
+    /// A new journal generation starts after `previousEnd` (recovery).
+    func recordGeneration(_ generation: UInt64, previousEnd: UInt64) -> RecordOutcome {
+        writer.reset()
+        writer.put(generation)
+        writer.put(previousEnd)
+        return append(.generation)
+    }
+
+    /// The whole channel table as recovery set it; `sequence` is the newest change in it.
+    func recordChannelTable(_ definitions: [ChannelDefinition], sequence: UInt64) -> RecordOutcome {
+        writer.reset()
+        writer.put(sequence)
+        writer.put(UInt32(definitions.count))
+        for definition in definitions { writer.put(definition) }
+        return append(.channelTable)
+    }
+
+    /// Repairs made by recovery on this core.
+    func recordRepairs(_ repairs: [RecoveryRepair], nowMilliseconds: Int64) -> RecordOutcome {
+        writer.reset()
+        writer.put(nowMilliseconds)
+        writer.put(UInt32(repairs.count))
+        for repair in repairs { repair.encode(into: writer) }
+        return append(.repairs)
     }
 
     /// A channel definition applied by this worker; `sequence` orders channel changes engine-wide.
@@ -121,15 +185,10 @@ final class WorkerRecorder {
         return append(.channelRemove)
     }
 
-    /// A repair made by recovery's normalisation pass.
-    func recordRepair(_ repair: ReservationRepair, nowMilliseconds: Int64) -> RecordOutcome {
-        writer.reset()
-        writer.put(nowMilliseconds)
-        repair.encode(into: writer)
-        return append(.normalization)
-    }
-
     // MARK: - Appending
+
+    /// Whether the log refused a record (it failed: nothing more becomes durable until a restart).
+    private(set) var hasFailed = false
 
     private func append(_ kind: WorkerInputKind) -> RecordOutcome {
         if case .refused(let failure) = defineNames() { return .refused(failure) }
@@ -143,7 +202,9 @@ final class WorkerRecorder {
         while true {
             switch log.append(kind: kind.rawValue, payload: payload) {
             case .appended(let lsn): return .appended(lsn: lsn)
-            case .refused(let failure): return .refused(failure)
+            case .refused(let failure):
+                hasFailed = true
+                return .refused(failure)
             case .full:
                 usleep(pauseMicroseconds)
                 fullWaitMicroseconds &+= UInt64(pauseMicroseconds)

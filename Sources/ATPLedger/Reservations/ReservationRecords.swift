@@ -1,7 +1,32 @@
-/// Units a reservation holds on this shard's cells.
+/// Where a hold came from. A part core's hold of a multi-core reservation is named by the part's
+/// journal generation and the LSN of its prepare record; the home's record keeps the same pair for
+/// every part, and recovery matches holds to records by it (docs/DURABILITY.md, "Reservations
+/// across cores"). Holds the home core makes itself, and holds restored from a version-1 data
+/// directory, have the `local` origin.
+struct HoldOrigin: Hashable, Sendable {
+    /// The part core's journal generation when it prepared (1 for a fresh data directory, +1 per start).
+    var generation: UInt64
+    /// The LSN of the part's prepare record in its own journal stream (0 without a journal).
+    var prepareLSN: UInt64
+
+    static let local = HoldOrigin(generation: 0, prepareLSN: 0)
+}
+
+/// How far a hold has got. A part core holds units `tentative`ly from its prepare until the home's
+/// decision reaches it; `held` and `committed` mirror the record's state.
+enum HoldStatus: UInt8, Sendable {
+    case tentative = 0
+    case held = 1
+    case committed = 2
+}
+
+/// Units a reservation holds on one shard's cells.
 struct Hold {
-    var isCommitted = false
+    var status: HoldStatus
+    var origin: HoldOrigin
     var lines: [HoldLine] = []
+
+    var isCommitted: Bool { status == .committed }
 }
 
 /// Units held on one cell.
@@ -10,48 +35,81 @@ struct HoldLine {
     var units: Int32
 }
 
-/// The home shard's record of one reservation: the single authority for its state.
-final class ReservationRecord {
-    enum Phase: Equatable {
-        case reserving, committing, releasing
-        case settled(ReservationState)
-    }
+/// A part core of a multi-core reservation: the core and the origin of the holds it made.
+struct PartReference: Equatable, Sendable {
+    var core: Int
+    var origin: HoldOrigin
+}
 
+/// The home shard's record of one reservation: the single authority for its state. A record
+/// exists only once the reservation is decided (a multi-core reserve waiting for its parts is a
+/// `PendingReserve` of the home core), so every record is in a settled state.
+struct ReservationRecord {
     let request: ReserveRequest
-    var phase: Phase = .reserving
+    var state: ReservationState
     var lineGrants: [LineGrant]
-    var expiresAtMilliseconds: Int64 = 0
-    /// Shards holding units of this reservation.
-    var partShards: [Int] = []
-    /// Replies or acknowledgements still awaited from part shards.
-    var outstanding = 0
-    /// The state to settle in once outstanding acknowledgements arrive.
-    var settleAs: ReservationState = .held
-    /// Whether the operation in progress answers its caller with a replay flag.
-    var currentReplyIsReplay = false
-    /// The caller of the operation in progress.
-    var currentCompletion: ReservationCompletion?
-    /// Operations that arrived while another was in progress, run in order afterwards.
-    var deferred: [(operation: ReservationOperation, completion: ReservationCompletion)] = []
-    /// When the record reached its current settled state (for the retention window).
+    var expiresAtMilliseconds: Int64
+    /// When the record reached its current state, unless held (for the retention window).
     var settledAtMilliseconds: Int64 = 0
+    /// Other cores holding units of this reservation (empty when every line is on the home core).
+    var parts: [PartReference] = []
+    /// Acknowledgements still awaited from parts that committed, or released committed units: the
+    /// record is not forgotten before they arrive (each one says the part's change is durable).
+    var acknowledgementsAwaited = 0
+    /// The LSN, in the home core's stream, of the newest record about this reservation (0 once
+    /// restored: durable). In memory only: a reply about the record waits for it and for the
+    /// parts' prepare records.
+    var lastRecordLSN: UInt64 = 0
 
-    init(request: ReserveRequest) {
+    init(request: ReserveRequest, state: ReservationState, lineGrants: [LineGrant], expiresAtMilliseconds: Int64) {
         self.request = request
-        lineGrants = request.lines.map { LineGrant(requested: $0.quantity) }
+        self.state = state
+        self.lineGrants = lineGrants
+        self.expiresAtMilliseconds = expiresAtMilliseconds
     }
 
-    var state: ReservationState? {
-        if case .settled(let state) = phase { return state }
-        return nil
-    }
+    var id: ReservationID { request.id }
+
+    /// Whether the record may be forgotten once its retention passed: settled, and no part
+    /// acknowledgement awaited.
+    var isForgettable: Bool { state != .held && acknowledgementsAwaited == 0 }
 
     func reply(replayed: Bool, error: ReservationError? = nil) -> ReservationReply {
-        let state = self.state ?? .held
-        return ReservationReply(
-            id: request.id, state: state, lines: lineGrants,
-            expiresAtMilliseconds: state == .held ? expiresAtMilliseconds : 0, replayed: replayed, error: error)
+        ReservationReply(id: request.id, state: state, lines: lineGrants,
+                         expiresAtMilliseconds: state == .held ? expiresAtMilliseconds : 0, replayed: replayed,
+                         error: error)
     }
+}
+
+/// A multi-core reserve whose parts have not all answered yet (home core, in memory only: it is
+/// journaled once decided). Operations on its id wait here until then.
+final class PendingReserve {
+    let request: ReserveRequest
+    let homeShard: Int
+    let nowMilliseconds: Int64
+    var completion: ReservationCompletion?
+    var deferred: [(operation: ReservationOperation, completion: ReservationCompletion)] = []
+    var outstanding: Int
+    var answers: [PrepareAnswer] = []
+
+    init(request: ReserveRequest, homeShard: Int, nowMilliseconds: Int64, outstanding: Int,
+         completion: ReservationCompletion?) {
+        self.request = request
+        self.homeShard = homeShard
+        self.nowMilliseconds = nowMilliseconds
+        self.outstanding = outstanding
+        self.completion = completion
+    }
+}
+
+/// One part core's answer to a prepare.
+struct PrepareAnswer {
+    var core: Int
+    var origin: HoldOrigin
+    var grants: [(index: Int, grant: LineGrant)]
+    var failure: DurabilityFailure?
+
+    var grantedUnits: Int64 { grants.reduce(0) { $0 + $1.grant.granted } }
 }
 
 /// The three operations on a reservation id.
@@ -61,7 +119,7 @@ enum ReservationOperation {
     case release
 }
 
-/// Called once with the answer, on a worker thread.
+/// Called once with the answer (on a core's thread, or a journal flusher's once durable).
 public typealias ReservationCompletion = @Sendable (ReservationReply) -> Void
 
 /// An entry of a home shard's expiry heap.
@@ -74,22 +132,13 @@ struct ExpiryEntry: Comparable {
     }
 }
 
-/// A settled reservation remembered for late retries, oldest first.
-struct FinishedOutcome {
+/// A record that may be forgotten once the retention window has passed since `sinceMilliseconds`
+/// (its settle time).
+struct FinishedOutcome: Comparable {
     var id: ReservationID
-    var settledAtMilliseconds: Int64
-}
+    var sinceMilliseconds: Int64
 
-/// Messages between shards about reservations. Part shards hold units; the home shard decides.
-enum ShardMessage {
-    /// home → part: hold these lines (indices into the request) all-or-nothing or partially.
-    case hold(request: ReserveRequest, lineIndices: [Int], home: Int)
-    /// part → home: what the part granted, per line index.
-    case held(id: ReservationID, from: Int, grants: [(index: Int, grant: LineGrant)])
-    /// home → part: turn held units into committed units.
-    case commit(id: ReservationID, home: Int)
-    /// home → part: return the units; acknowledge when `home` is set.
-    case release(id: ReservationID, home: Int?)
-    /// part → home: the commit or release is done.
-    case acknowledged(id: ReservationID)
+    static func < (a: FinishedOutcome, b: FinishedOutcome) -> Bool {
+        a.sinceMilliseconds != b.sinceMilliseconds ? a.sinceMilliseconds < b.sinceMilliseconds : a.id < b.id
+    }
 }

@@ -6,7 +6,7 @@ import HeapModule
 ///
 /// A shard is touched only by the worker thread that owns it (see `ShardWorker`); nothing in it is
 /// locked or atomic. Its mutations are split by concern into `Shard-events.swift`,
-/// `Shard-reservations.swift` and `Shard-queries.swift`.
+/// `Shard-holds.swift` and `Shard-queries.swift`; reservations are decided by the owning `CoreLedger`.
 final class Shard {
     let index: Int
     let configuration: LedgerConfiguration
@@ -28,10 +28,39 @@ final class Shard {
 
     // Reservations: holds on this shard's cells, by reservation id.
     var holds: [ReservationID: Hold] = [:]
-    // Reservations whose home is this shard.
-    var records: [ReservationID: ReservationRecord] = [:]
+    /// Records of the reservations whose home is this shard. Changed only through `setRecord`.
+    private(set) var records: [ReservationID: ReservationRecord] = [:]
+    /// Records that may be forgotten once their retention passed (settled, no acknowledgement
+    /// awaited): what the per-shard maximum counts.
+    private(set) var forgettableRecords = 0
     var expiries = Heap<ExpiryEntry>()
     var finishedOutcomes = Deque<FinishedOutcome>()
+
+    /// Sets (or with nil removes) the record of `id`, keeping `forgettableRecords` right.
+    func setRecord(_ record: ReservationRecord?, for id: ReservationID) {
+        if let old = records[id], old.isForgettable { forgettableRecords -= 1 }
+        records[id] = record
+        if let record, record.isForgettable { forgettableRecords += 1 }
+        assert(forgettableRecords >= 0)
+    }
+
+    /// Queues a settled record for forgetting once its retention window (from `since`) has passed.
+    /// The queue stays ordered by (since, id), so which records the per-shard maximum forgets is a
+    /// function of the records alone (a restored shard forgets the same ones as the original).
+    func noteFinished(_ id: ReservationID, sinceMilliseconds since: Int64) {
+        let entry = FinishedOutcome(id: id, sinceMilliseconds: since)
+        guard let last = finishedOutcomes.last, entry < last else { return finishedOutcomes.append(entry) }
+        var low = 0
+        var high = finishedOutcomes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if finishedOutcomes[middle] < entry { low = middle + 1 } else { high = middle }
+        }
+        finishedOutcomes.insert(entry, at: low)
+    }
+
+    /// The earliest pending expiry deadline of the records whose home is this shard, if any.
+    var nextExpiryMilliseconds: Int64? { expiries.min?.deadlineMilliseconds }
 
     init(index: Int, configuration: LedgerConfiguration) {
         self.index = index

@@ -1,0 +1,270 @@
+import CATPSupport
+
+/// One core's part of the ledger: the shards it owns (shards `index`, `index + coreCount`, ...) with
+/// their cells, holds, reservation records and expiries, its copy of the channel table, and its
+/// journal stream. A deterministic, single-threaded state machine: inputs (event batches, queries,
+/// reservation operations, messages from other cores, expiry passes) arrive with the time they are
+/// processed at; effects leave as journal records, replies and messages through `CoreEnvironment`.
+/// It has no thread, clock or I/O of its own: the worker threads drive it in production, the
+/// simulator on one thread in tests (docs/ARCHITECTURE.md).
+///
+/// Invariants (`checkInvariants`): every cell's `reserved` and `committed` equal the sum of the
+/// holds on it; every state change is journaled, in the order it is applied, before it is applied,
+/// so replaying this core's stream rebuilds exactly this core's state.
+final class CoreLedger {
+    let index: Int
+    let configuration: LedgerConfiguration
+    let catalog: Catalog
+    let rejectionLog: RejectionLog
+    unowned(unsafe) let environment: CoreEnvironment
+    /// Shards of this core, in index order.
+    let shards: [Shard]
+    /// Unretained references to the owned shards by shard index (nil for others), for the event
+    /// path: a class reference loaded from an array costs a retain/release pair, three per event.
+    /// Safe because `shards` keeps every shard alive for the ledger's life.
+    private let shardRefs: UnsafeMutableBufferPointer<Unmanaged<Shard>?>
+    let channels = ChannelTable()
+    /// The newest channel change this core applied (engine-wide numbering; recovery keeps the newest).
+    var channelChangeSequence: UInt64 = 0
+    /// Records this core's state changes when durable (set once, before serving).
+    var recorder: WorkerRecorder?
+    /// This core's journal generation: 1 for a fresh data directory, then a number drawn at random by
+    /// each recovery (`finishRecovery`): unique, so a generation whose start a crash lost is never
+    /// confused with a later one.
+    var generation: UInt64 = 1
+    /// The last LSN of each earlier generation (recovery tells holds whose prepare a crash lost).
+    var generationEnds: [UInt64: UInt64] = [:]
+    /// Multi-core reserves waiting for their parts' answers, by id (home side, in memory only).
+    var pendingReserves: [ReservationID: PendingReserve] = [:]
+    /// Prepares made without a journal, numbered so that their holds' origins still differ.
+    var unjournaledPrepares: UInt64 = 0
+    /// The LSN of the last journal record replayed (or of the restored image's mark).
+    var lastReplayedLSN: UInt64 = 0
+    /// Version-1 reservation state while a version-1 journal or image is replayed (recovery only).
+    var legacy: LegacyReservations?
+    /// Reservation operations started here whose parts have not all answered (for statistics).
+    var reservationsInFlight: Int { pendingReserves.count }
+
+    /// Where the simulator's tracing sees what the cores decide (nil in production).
+    var trace: ((String) -> Void)?
+
+    init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, rejectionLog: RejectionLog,
+         environment: CoreEnvironment) {
+        precondition(index >= 0 && index < configuration.workerCount, "core \(index) of \(configuration.workerCount)")
+        self.index = index
+        self.configuration = configuration
+        self.catalog = catalog
+        self.rejectionLog = rejectionLog
+        self.environment = environment
+        var owned: [Shard] = []
+        for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
+            owned.append(Shard(index: shardIndex, configuration: configuration))
+        }
+        shards = owned
+        shardRefs = .allocate(capacity: configuration.shardCount)
+        shardRefs.initialize(repeating: nil)
+        for shard in owned { shardRefs[shard.index] = Unmanaged.passUnretained(shard) }
+    }
+
+    deinit { shardRefs.deallocate() }
+
+    // MARK: - Routing
+
+    /// The core that owns shard `shard`.
+    @inline(__always) func coreIndex(ofShard shard: Int) -> Int { shard % configuration.workerCount }
+    /// The shard of a SKU.
+    @inline(__always) func shardIndex(of sku: SKUID) -> Int { Int(sku.rawValue) & (configuration.shardCount - 1) }
+    /// The shard that decides reservation `id` (its home).
+    @inline(__always) func homeShardIndex(of id: ReservationID) -> Int {
+        Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
+    }
+    /// Whether this core owns shard `shard`.
+    @inline(__always) func owns(shard: Int) -> Bool {
+        shard >= 0 && shard < configuration.shardCount && coreIndex(ofShard: shard) == index
+    }
+
+    /// The shard `shard`, which this core must own.
+    @inline(__always) func shard(_ shard: Int) -> Shard {
+        guard let reference = shardRefs[shard] else { preconditionFailure("shard \(shard) is not core \(index)'s") }
+        return reference.takeUnretainedValue()
+    }
+
+    /// Runs `body` with the shard `shard` (owned) without retaining it: for per-item loops.
+    @inline(__always) func withShard<R>(_ shard: Int, _ body: (Shard) -> R) -> R {
+        shardRefs[shard].unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
+    }
+
+    // MARK: - Events
+
+    /// Events are applied through a rolling software pipeline: an index entry is prefetched this
+    /// many events before its event is applied, its cell `prefetchCellDistance` events before.
+    static let prefetchIndexDistance = 16
+    static let prefetchCellDistance = 8
+    /// Ring of pending hashes: a power of two larger than `prefetchIndexDistance`.
+    static let prefetchRing = 32
+    /// Single-cell queries are answered in groups of this many (index entries, cells, answers).
+    static let prefetchGroup = 16
+
+    /// Records (when durable) and applies this core's events of `batch` (all when `indices` is nil)
+    /// in batch order, writing each outcome at its index. Returns the record's LSN (0 without a
+    /// journal), or the failure when the journal refused it: then nothing is applied and the
+    /// outcomes are left as they were.
+    func applyEvents(_ batch: EventBatch, indices: [Int32]?, nowMilliseconds: Int64,
+                     outcomes: UnsafeMutablePointer<EventOutcomeCode>) -> Result<UInt64, DurabilityFailure> {
+        var lsn: UInt64 = 0
+        if let recorder {
+            switch recorder.recordEvents(batch, indices: indices, nowMilliseconds: nowMilliseconds) {
+            case .appended(let appended): lsn = appended
+            case .refused(let failure): return .failure(failure)
+            }
+        }
+        apply(batch, indices: indices, nowMilliseconds: nowMilliseconds, outcomes: outcomes)
+        collectRejections()
+        return .success(lsn)
+    }
+
+    /// Applies this core's events of `batch` (all of them when `indices` is nil) in batch order.
+    /// Every shard of a core lives on this thread, so no grouping by shard is needed: each event goes
+    /// straight to its shard, through a three-step pipeline (prefetch index entries, prefetch cells,
+    /// apply). Allocation-free. Does not record (replay and `applyEvents` call it).
+    func apply(_ batch: EventBatch, indices: [Int32]?, nowMilliseconds: Int64,
+               outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
+        let total = indices?.count ?? batch.events.count
+        let shardMask = configuration.shardCount - 1
+        batch.events.withUnsafeBufferPointer { events in
+            batch.correlationIDs.withUnsafeBufferPointer { correlations in
+                let shards = shardRefs
+                // At step k the index entry of event k is prefetched, the cell of event k - cellLag
+                // (whose index entry should have arrived by now), and event k - applyLag is applied
+                // (its cell should have arrived): each miss has several steps' time to complete.
+                let applyLag = CoreLedger.prefetchIndexDistance
+                let cellLag = applyLag - CoreLedger.prefetchCellDistance
+                let ringMask = CoreLedger.prefetchRing - 1
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: CoreLedger.prefetchRing) { hashes in
+                    for k in 0..<(total + applyLag) {
+                        if k < total {
+                            let event = events[indices.map { Int($0[k]) } ?? k]
+                            let hash = CellStore.hash(event.sku, event.location)
+                            hashes[k & ringMask] = hash
+                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                                $0.cells.prefetchIndex(hash: hash)
+                            }
+                        }
+                        let c = k - cellLag
+                        if c >= 0 && c < total {
+                            let event = events[indices.map { Int($0[c]) } ?? c]
+                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                                $0.cells.prefetchCandidateCell(hash: hashes[c & ringMask])
+                            }
+                        }
+                        let a = k - applyLag
+                        if a >= 0 {
+                            let index = indices.map { Int($0[a]) } ?? a
+                            let event = events[index]
+                            outcomes[index] = shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped
+                                ._withUnsafeGuaranteedRef {
+                                    $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
+                                             nowMilliseconds: nowMilliseconds)
+                                }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the shards' pending rejections to the engine's rejection log.
+    func collectRejections() {
+        for shard in shards where !shard.pendingRejections.isEmpty {
+            rejectionLog.append(shard.pendingRejections)
+            shard.pendingRejections.removeAll(keepingCapacity: true)
+        }
+    }
+
+    // MARK: - Queries
+
+    /// Answers this core's queries of a batch (`indices` into `queries`), writing each answer at its
+    /// index and appending the cells behind them to `cells`. Single-cell queries go through the
+    /// event path's prefetch pipeline in groups, so a group's cache misses overlap.
+    func answer(_ queries: [AvailabilityQuery], indices: [Int32], part: Int32,
+                answers: UnsafeMutablePointer<QueryAnswer>, cells: inout [CellAvailability]) {
+        let shardMask = configuration.shardCount - 1
+        let group = CoreLedger.prefetchGroup
+        queries.withUnsafeBufferPointer { queries in
+            indices.withUnsafeBufferPointer { indices in
+                var start = 0
+                while start < indices.count {
+                    let end = min(start + group, indices.count)
+                    for j in start..<end {
+                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
+                        withShard(Int(sku.rawValue) & shardMask) {
+                            $0.cells.prefetchIndex(hash: CellStore.hash(sku, location))
+                        }
+                    }
+                    for j in start..<end {
+                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
+                        withShard(Int(sku.rawValue) & shardMask) {
+                            $0.cells.prefetchCandidateCell(hash: CellStore.hash(sku, location))
+                        }
+                    }
+                    for j in start..<end {
+                        let i = Int(indices[j])
+                        let query = queries[i]
+                        answers[i] = withShard(Int(query.sku.rawValue) & shardMask) {
+                            $0.answer(query, channels: channels, part: part, cellsOut: &cells)
+                        }
+                    }
+                    start = end
+                }
+            }
+        }
+    }
+
+    // MARK: - Channels
+
+    /// Applies a channel change on this core, recording it first when durable. Returns the record's
+    /// LSN (0 without a journal), or nil when the journal refused it: the change is applied anyway,
+    /// so every core reads the same table, and the caller reports the failure (a restart brings the
+    /// table back from the cores that journaled it).
+    @discardableResult
+    func applyChannelChange(define definition: ChannelDefinition?, remove id: ChannelID?, sequence: UInt64)
+        -> UInt64?
+    {
+        var outcome: RecordOutcome?
+        if let definition {
+            outcome = recorder?.recordChannelDefine(definition, sequence: sequence)
+            channels.set(definition)
+        } else if let id {
+            outcome = recorder?.recordChannelRemove(id, sequence: sequence)
+            channels.remove(id)
+        }
+        channelChangeSequence = max(channelChangeSequence, sequence)
+        switch outcome {
+        case .appended(let lsn)?: return lsn
+        case .refused?: return nil
+        case nil: return 0
+        }
+    }
+
+    // MARK: - Expiry
+
+    /// The earliest pending expiry deadline of this core's home records, if any.
+    var nextExpiryMilliseconds: Int64? {
+        var earliest: Int64?
+        for shard in shards {
+            if let next = shard.nextExpiryMilliseconds, next < (earliest ?? .max) { earliest = next }
+        }
+        return earliest
+    }
+
+    // MARK: - Checks and figures
+
+    /// Full consistency check of this core's shards (tests; costs a full scan).
+    func checkInvariants() {
+        for shard in shards { shard.checkInvariants() }
+        for (id, pending) in pendingReserves {
+            precondition(pending.outstanding > 0, "pending reserve \(id) waits for nothing")
+            precondition(shard(pending.homeShard).records[id] == nil, "pending reserve \(id) also has a record")
+        }
+    }
+}

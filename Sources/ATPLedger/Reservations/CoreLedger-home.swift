@@ -1,0 +1,436 @@
+/// The home side of reservations (docs/ARCHITECTURE.md, "Reservations"; docs/DURABILITY.md,
+/// "Reservations across cores"). A reservation's home shard keeps its record and expiry and is the
+/// only place its state changes:
+///
+/// - every line on this core: decided at once, one journal record (`reserveDecided`), holds made;
+/// - lines on other cores: each part core holds its lines tentatively and journals that
+///   (`prepared`); once all answered, the home decides and journals one decision record; only once
+///   that record is durable does it tell the parts to keep or give back their holds. The reply waits
+///   for the decision and for every part's prepare record;
+/// - commit, release and expiry: one record at home (`transitions`), applied to the home's own
+///   holds at once, told to the parts once durable. The reply waits for the home's record only.
+///
+/// So a part's holds never run ahead of the home's durable record, and recovery brings every part
+/// to the home's state (`Resolution`).
+extension CoreLedger {
+    /// Starts or answers one operation on a reservation whose home shard this core owns.
+    func perform(_ operation: ReservationOperation, id: ReservationID, nowMilliseconds now: Int64,
+                 completion: @escaping ReservationCompletion) {
+        let homeShard = homeShardIndex(of: id)
+        precondition(owns(shard: homeShard), "reservation \(id) has its home on core \(coreIndex(ofShard: homeShard))")
+        trace?("core \(index) perform \(operation) \(id): pending \(pendingReserves[id] != nil), record \(String(describing: shard(homeShard).records[id]?.state))")
+        if let pending = pendingReserves[id] {
+            pending.deferred.append((operation, completion))
+            return
+        }
+        if shard(homeShard).records[id] != nil {
+            expireIfDue(id, homeShard: homeShard, nowMilliseconds: now)
+            continueOperation(operation, id: id, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+            return
+        }
+        guard case .reserve(let request) = operation else {
+            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                               replayed: false, error: .unknownReservation))
+        }
+        if let problem = validate(request) {
+            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                               replayed: false, error: .invalidRequest(problem)))
+        }
+        startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+    }
+
+    private func validate(_ request: ReserveRequest) -> ReservationRequestProblem? {
+        if request.lines.isEmpty { return .noLines }
+        if request.lines.count > configuration.reservationLinesMax { return .tooManyLines }
+        if request.ttlMilliseconds < 1 || request.ttlMilliseconds > configuration.reservationTTLMillisecondsMax {
+            return .ttlOutOfRange
+        }
+        for line in request.lines {
+            if line.quantity <= 0 { return .quantityNotPositive }
+            if line.quantity > configuration.quantityMax { return .quantityTooLarge }
+        }
+        return nil
+    }
+
+    /// The line indices of `request` by owning core, in core order.
+    func lineIndicesByCore(_ request: ReserveRequest) -> [(core: Int, indices: [Int])] {
+        var byCore: [(core: Int, indices: [Int])] = []
+        for (lineIndex, line) in request.lines.enumerated() {
+            let core = coreIndex(ofShard: shardIndex(of: line.sku))
+            if let position = byCore.firstIndex(where: { $0.core == core }) {
+                byCore[position].indices.append(lineIndex)
+            } else {
+                byCore.append((core, [lineIndex]))
+            }
+        }
+        return byCore.sorted { $0.core < $1.core }
+    }
+
+    /// The shards of `core` that hold lines of `request`, ascending.
+    func shards(of request: ReserveRequest, onCore core: Int) -> [Int] {
+        var result: [Int] = []
+        for line in request.lines {
+            let shard = shardIndex(of: line.sku)
+            if coreIndex(ofShard: shard) == core && !result.contains(shard) { result.append(shard) }
+        }
+        return result.sorted()
+    }
+
+    /// The shards where a part's answer granted units, ascending.
+    private func grantedShards(_ answer: PrepareAnswer, of request: ReserveRequest) -> [Int] {
+        var result: [Int] = []
+        for (lineIndex, grant) in answer.grants where grant.granted > 0 {
+            let shard = shardIndex(of: request.lines[lineIndex].sku)
+            if !result.contains(shard) { result.append(shard) }
+        }
+        return result.sorted()
+    }
+
+    /// The shards of `core` where `record` holds units (lines granted something), ascending. Only
+    /// those are changed: another hold of the same id (a forgotten committed reservation's, still
+    /// shippable) may sit where this one was granted nothing.
+    func heldShards(of record: ReservationRecord, onCore core: Int) -> [Int] {
+        var result: [Int] = []
+        for (line, grant) in zip(record.request.lines, record.lineGrants) where grant.granted > 0 {
+            let shard = shardIndex(of: line.sku)
+            if coreIndex(ofShard: shard) == core && !result.contains(shard) { result.append(shard) }
+        }
+        return result.sorted()
+    }
+
+    private func startReserve(_ request: ReserveRequest, homeShard: Int, nowMilliseconds now: Int64,
+                              completion: @escaping ReservationCompletion) {
+        let byCore = lineIndicesByCore(request)
+        let remote = byCore.filter { $0.core != index }
+        if remote.isEmpty {
+            return decide(request, homeShard: homeShard, answers: [], nowMilliseconds: now, completion: completion)
+        }
+        // All-or-nothing with a local line that cannot be covered: refused here and now.
+        if request.mode == .allOrNothing, let local = byCore.first(where: { $0.core == index }),
+           allocate(request, lineIndices: local.indices).contains(where: { $0.grant.granted < $0.grant.requested }) {
+            return decide(request, homeShard: homeShard, answers: [], nowMilliseconds: now, completion: completion,
+                          refuseLocally: true)
+        }
+        pendingReserves[request.id] = PendingReserve(request: request, homeShard: homeShard, nowMilliseconds: now,
+                                                     outstanding: remote.count, completion: completion)
+        for part in remote {
+            environment.send(.prepare(request: request, lineIndices: part.indices, homeShard: homeShard), to: part.core)
+        }
+    }
+
+    /// A part core answered a prepare.
+    func receivePrepared(id: ReservationID, homeShard: Int, from core: Int, origin: HoldOrigin,
+                         grants: [(index: Int, grant: LineGrant)], failure: DurabilityFailure?,
+                         nowMilliseconds now: Int64) {
+        guard let pending = pendingReserves[id] else {
+            preconditionFailure("core \(index): a prepare answer for \(id), which waits for none")
+        }
+        precondition(pending.outstanding > 0 && !pending.answers.contains { $0.core == core }, "core \(core) answered twice")
+        pending.answers.append(PrepareAnswer(core: core, origin: origin, grants: grants, failure: failure))
+        pending.outstanding -= 1
+        guard pending.outstanding == 0 else { return }
+        pendingReserves[id] = nil
+        decide(pending.request, homeShard: homeShard, answers: pending.answers, nowMilliseconds: now,
+               completion: pending.completion)
+        for (operation, completion) in pending.deferred {
+            perform(operation, id: id, nowMilliseconds: now, completion: completion)
+        }
+    }
+
+    /// Decides a reserve from the parts' answers and this core's own lines, journals the decision,
+    /// applies it, answers once the decision and the parts' prepares are durable, and tells the
+    /// parts to keep or give back their holds once the decision is durable.
+    private func decide(_ request: ReserveRequest, homeShard: Int, answers: [PrepareAnswer], nowMilliseconds now: Int64,
+                        completion: ReservationCompletion?, refuseLocally: Bool = false) {
+        var grants = request.lines.map { LineGrant(requested: $0.quantity) }
+        for answer in answers { for (lineIndex, grant) in answer.grants { grants[lineIndex] = grant } }
+        let localIndices = lineIndicesByCore(request).first { $0.core == index }?.indices ?? []
+        let plans = refuseLocally ? [] : allocate(request, lineIndices: localIndices)
+        for plan in plans { grants[plan.index] = plan.grant }
+        if let failure = answers.lazy.compactMap(\.failure).first {
+            // A part could not journal its prepare: nothing is decided, the other parts give back.
+            return abandon(request, answers: answers, completion: completion, reason: failure.reason)
+        }
+        let complete = grants.allSatisfy { $0.granted == $0.requested }
+        let total = grants.reduce(0) { $0 + $1.granted }
+        let held = total > 0 && (complete || request.mode == .partial)
+        if !held { grants = request.lines.map { LineGrant(requested: $0.quantity) } }
+        var decision = ReservationRecord(request: request, state: held ? .held : .refused, lineGrants: grants,
+                                         expiresAtMilliseconds: now + request.ttlMilliseconds)
+        decision.parts = held ? answers.filter { $0.grantedUnits > 0 }.map { PartReference(core: $0.core, origin: $0.origin) } : []
+        var lsn: UInt64 = 0
+        if let recorder {
+            switch recorder.recordReserveDecision(decision, homeShard: homeShard, nowMilliseconds: now) {
+            case .appended(let appended): lsn = appended
+            case .refused(let refusal):
+                return abandon(request, answers: answers, completion: completion, reason: refusal.reason)
+            }
+        }
+        let record = applyDecision(decision, homeShard: homeShard, lsn: lsn, nowMilliseconds: now)
+        trace?("core \(index) decided \(record.id) \(record.state) \(record.lineGrants.map(\.granted)) parts \(record.parts.map(\.core)) lsn \(lsn)")
+        for answer in answers where answer.grantedUnits > 0 {
+            environment.send(.change(id: request.id, origin: answer.origin, change: held ? .keep : .abort,
+                                     shards: grantedShards(answer, of: request), acknowledge: false),
+                             to: answer.core, whenStable: [DurablePosition(core: index, lsn: lsn)])
+        }
+        if let completion { answer(record.reply(replayed: false), after: dependencies(of: record), completion) }
+    }
+
+    /// Gives up a reserve nothing was journaled for at home: the parts give their tentative holds
+    /// back at once (recovery would too: no home record), and the caller hears `notDurable`.
+    private func abandon(_ request: ReserveRequest, answers: [PrepareAnswer], completion: ReservationCompletion?,
+                         reason: String) {
+        for answer in answers where answer.grantedUnits > 0 {
+            environment.send(.change(id: request.id, origin: answer.origin, change: .abort,
+                                     shards: grantedShards(answer, of: request), acknowledge: false),
+                             to: answer.core)
+        }
+        completion?(ReservationReply(id: request.id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                     replayed: false, error: .notDurable(reason)))
+    }
+
+    /// Applies a decided reserve (live, and when replaying its record): the record, the holds on
+    /// this core's cells (recomputed from the grants), the expiry and the counters.
+    @discardableResult
+    func applyDecision(_ decision: ReservationRecord, homeShard: Int, lsn: UInt64, nowMilliseconds now: Int64)
+        -> ReservationRecord
+    {
+        let home = shard(homeShard)
+        // Forgetting runs before the change, never on the record being decided (replay does the same).
+        forgetOldOutcomes(home, nowMilliseconds: now)
+        var record = decision
+        record.lastRecordLSN = lsn
+        if record.state == .held {
+            addLocalHolds(of: record)
+            home.expiries.insert(ExpiryEntry(deadlineMilliseconds: record.expiresAtMilliseconds, id: record.id))
+            if record.lineGrants.allSatisfy({ $0.granted == $0.requested }) {
+                home.counters.reservationsGranted &+= 1
+            } else {
+                home.counters.reservationsPartial &+= 1
+            }
+        } else {
+            record.settledAtMilliseconds = now
+            home.noteFinished(record.id, sinceMilliseconds: now)
+            home.counters.reservationsRefused &+= 1
+        }
+        home.setRecord(record, for: record.id)
+        return record
+    }
+
+    /// Holds the granted units of the lines on this core's shards (state held, local origin).
+    private func addLocalHolds(of record: ReservationRecord) {
+        var linesByShard: [(shard: Int, lines: [HoldLine])] = []
+        for (line, grant) in zip(record.request.lines, record.lineGrants) where grant.granted > 0 {
+            let shardIndex = self.shardIndex(of: line.sku)
+            guard owns(shard: shardIndex) else { continue }
+            let shard = shard(shardIndex)
+            var lines: [HoldLine] = []
+            for allocation in grant.allocations where allocation.quantity > 0 {
+                guard let slot = shard.cells.slot(sku: line.sku, location: allocation.location) else {
+                    preconditionFailure("reservation \(record.id) holds on a cell that does not exist")
+                }
+                lines.append(HoldLine(slot: slot, units: Int32(allocation.quantity)))
+            }
+            if let position = linesByShard.firstIndex(where: { $0.shard == shardIndex }) {
+                linesByShard[position].lines += lines
+            } else {
+                linesByShard.append((shardIndex, lines))
+            }
+        }
+        for (shardIndex, lines) in linesByShard {
+            shard(shardIndex).addHold(record.id, status: .held, origin: .local, lines: lines)
+        }
+    }
+
+    // MARK: - Commit, release, expiry
+
+    private func continueOperation(_ operation: ReservationOperation, id: ReservationID, homeShard: Int,
+                                   nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
+        let record = shard(homeShard).records[id]!
+        switch (operation, record.state) {
+        case (.reserve, _), (.commit, .committed), (.release, .released), (.release, .expired), (.release, .refused):
+            answer(record.reply(replayed: true), after: dependencies(of: record), completion)
+        case (.commit, .held):
+            transition([id], homeShard: homeShard, to: .committed, nowMilliseconds: now, completion: completion)
+        case (.commit, let state):
+            answer(record.reply(replayed: false, error: .notHeld(state)), after: dependencies(of: record), completion)
+        case (.release, .held), (.release, .committed):
+            transition([id], homeShard: homeShard, to: .released, nowMilliseconds: now, completion: completion)
+        }
+    }
+
+    /// Expires the record of `id` when it is held and its deadline has passed (before an operation
+    /// on it answers).
+    private func expireIfDue(_ id: ReservationID, homeShard: Int, nowMilliseconds now: Int64) {
+        guard let record = shard(homeShard).records[id], record.state == .held,
+              record.expiresAtMilliseconds <= now else { return }
+        transition([id], homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
+    }
+
+    /// Expires every held reservation of this core whose deadline is at or before `now`: one
+    /// journal record per home shard with due reservations. Cost: O(log n) per expired or stale
+    /// heap entry; untouched reservations cost nothing.
+    func expireDue(nowMilliseconds now: Int64) {
+        for shard in shards {
+            var due: [ReservationID] = []
+            while let next = shard.expiries.min, next.deadlineMilliseconds <= now {
+                _ = shard.expiries.popMin()
+                if let record = shard.records[next.id], record.state == .held,
+                   record.expiresAtMilliseconds == next.deadlineMilliseconds, !due.contains(next.id) {
+                    due.append(next.id)
+                }
+            }
+            if !due.isEmpty { transition(due, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil) }
+        }
+    }
+
+    /// Moves the records of `ids` (all held, or held/committed for a release) to `state`: one journal
+    /// record, then the home's own holds, the record, and once durable the parts' holds. Answers
+    /// `completion` (one id only) once the record is durable.
+    private func transition(_ ids: [ReservationID], homeShard: Int, to state: ReservationState, nowMilliseconds now: Int64,
+                            completion: ReservationCompletion?) {
+        precondition(completion == nil || ids.count == 1, "one completion per transition")
+        let home = shard(homeShard)
+        var entries: [TransitionEntry] = []
+        for id in ids {
+            let record = home.records[id]!
+            let acknowledge = !record.parts.isEmpty && (state == .committed || record.state == .committed)
+            entries.append(TransitionEntry(id: id, state: state, acknowledge: acknowledge))
+        }
+        var lsn: UInt64 = 0
+        if let recorder {
+            switch recorder.recordTransitions(entries, homeShard: homeShard, nowMilliseconds: now) {
+            case .appended(let appended): lsn = appended
+            case .refused(let failure):
+                // Not applied; a refused expiry is retried by the next pass.
+                if state == .expired {
+                    for id in ids { home.expiries.insert(ExpiryEntry(deadlineMilliseconds: now, id: id)) }
+                }
+                let record = home.records[ids[0]]!
+                completion?(ReservationReply(id: record.id, state: record.state, lines: [], expiresAtMilliseconds: 0,
+                                             replayed: false, error: .notDurable(failure.reason)))
+                return
+            }
+        }
+        for entry in entries {
+            let before = home.records[entry.id]!
+            applyTransition(entry, homeShard: homeShard, lsn: lsn, nowMilliseconds: now)
+            for part in before.parts {
+                environment.send(.change(id: entry.id, origin: part.origin, change: state == .committed ? .commit : .release,
+                                         shards: heldShards(of: before, onCore: part.core),
+                                         acknowledge: entry.acknowledge),
+                                 to: part.core, whenStable: [DurablePosition(core: index, lsn: lsn)])
+            }
+        }
+        if let completion {
+            let record = home.records[ids[0]]!
+            // A multi-core commit answers once its parts will hear of it (the home's record is
+            // stable): a shipment the client sends after the answer then finds the units committed.
+            answer(record.reply(replayed: false), after: dependencies(of: record),
+                   stable: state == .committed && !record.parts.isEmpty, completion)
+        }
+    }
+
+    /// Applies one transition (live, and when replaying its record): the home's own holds, the
+    /// record's state, acknowledgements awaited, the retention clock and the counters.
+    func applyTransition(_ entry: TransitionEntry, homeShard: Int, lsn: UInt64, nowMilliseconds now: Int64) {
+        let home = shard(homeShard)
+        forgetOldOutcomes(home, nowMilliseconds: now, sparing: entry.id)
+        guard var record = home.records[entry.id] else { return }
+        let change: HoldChange = entry.state == .committed ? .commit : .release
+        for shardIndex in heldShards(of: record, onCore: index) {
+            shard(shardIndex).changeHold(entry.id, origin: .local, change)
+        }
+        record.state = entry.state
+        record.lastRecordLSN = lsn
+        if entry.acknowledge { record.acknowledgementsAwaited += record.parts.count }
+        switch entry.state {
+        case .committed: home.counters.reservationsCommitted &+= 1
+        case .released: home.counters.reservationsReleased &+= 1
+        case .expired: home.counters.reservationsExpired &+= 1
+        case .held, .refused: preconditionFailure("no transition to \(entry.state)")
+        }
+        record.settledAtMilliseconds = now
+        if record.acknowledgementsAwaited == 0 {
+            home.noteFinished(entry.id, sinceMilliseconds: now)
+        }
+        home.setRecord(record, for: entry.id)
+    }
+
+    /// A part's change (a commit, or a release of committed units) is durable there.
+    func receiveAcknowledged(id: ReservationID, from core: Int, nowMilliseconds now: Int64) {
+        let homeShard = homeShardIndex(of: id)
+        if let recorder {
+            // A refused record only delays forgetting the record until a restart; nothing to refuse.
+            _ = recorder.recordAcknowledgement(id, homeShard: homeShard, from: core, nowMilliseconds: now)
+        }
+        applyAcknowledgement(id, homeShard: homeShard, nowMilliseconds: now)
+    }
+
+    /// Counts one acknowledgement (live, and when replaying its record).
+    func applyAcknowledgement(_ id: ReservationID, homeShard: Int, nowMilliseconds now: Int64) {
+        let home = shard(homeShard)
+        forgetOldOutcomes(home, nowMilliseconds: now)
+        guard var record = home.records[id], record.acknowledgementsAwaited > 0 else { return }
+        record.acknowledgementsAwaited -= 1
+        if record.acknowledgementsAwaited == 0 && record.state != .held {
+            // The retention window runs from the settle; only forgetting waited for the parts.
+            home.noteFinished(id, sinceMilliseconds: record.settledAtMilliseconds)
+        }
+        home.setRecord(record, for: id)
+    }
+
+    /// Forgets settled records past the retention window or beyond the per-shard maximum, oldest
+    /// first. A record still awaiting part acknowledgements is not in the queue yet (it joins it
+    /// with its settle time once they arrived, so the queue is oldest first up to those few).
+    /// Runs at the start of every decision, transition and acknowledgement (live and replayed), so
+    /// it never forgets the record being changed (`sparing`: a batch of expiries spares each in turn).
+    func forgetOldOutcomes(_ home: Shard, nowMilliseconds now: Int64, sparing spared: ReservationID? = nil) {
+        let retention = configuration.reservationOutcomeRetentionMilliseconds
+        let maximum = configuration.reservationOutcomesRememberedMaxPerShard
+        while let oldest = home.finishedOutcomes.first,
+              home.forgettableRecords > maximum || oldest.sinceMilliseconds + retention < now {
+            home.finishedOutcomes.removeFirst()
+            if let record = home.records[oldest.id], record.isForgettable, oldest.id != spared,
+               record.settledAtMilliseconds == oldest.sinceMilliseconds {
+                trace?("core \(index) forgets \(oldest.id) (\(record.state))")
+                home.setRecord(nil, for: oldest.id)
+            }
+        }
+    }
+
+    // MARK: - Replies
+
+    /// The journal positions a reply about `record` waits for: the home's newest record about it and
+    /// every part's prepare (a reserve is acknowledged only once all of them are durable).
+    func dependencies(of record: ReservationRecord) -> [DurablePosition] {
+        guard recorder != nil else { return [] }
+        var positions: [DurablePosition] = []
+        if record.lastRecordLSN > 0 { positions.append(DurablePosition(core: index, lsn: record.lastRecordLSN)) }
+        for part in record.parts where part.origin.prepareLSN > 0 {
+            positions.append(DurablePosition(core: part.core, lsn: part.origin.prepareLSN))
+        }
+        return positions
+    }
+
+    /// Sends `reply` once `positions` are durable (with `stable`, stable), a failure turning it
+    /// into `notDurable`.
+    func answer(_ reply: ReservationReply, after positions: [DurablePosition], stable: Bool = false,
+                _ completion: @escaping ReservationCompletion) {
+        if positions.isEmpty { return completion(reply) }
+        let action: @Sendable (DurabilityFailure?) -> Void = { failure in
+            guard let failure else { return completion(reply) }
+            completion(ReservationReply(id: reply.id, state: reply.state, lines: [], expiresAtMilliseconds: 0,
+                                        replayed: false, error: .notDurable(failure.reason)))
+        }
+        if stable { environment.whenStable(positions, action) } else { environment.whenDurable(positions, action) }
+    }
+}
+
+/// One record's move to a new state, as journaled in a `transitions` record.
+struct TransitionEntry: Equatable {
+    var id: ReservationID
+    var state: ReservationState
+    /// Whether the parts acknowledge the change once durable (commits, releases of committed units).
+    var acknowledge: Bool
+}
