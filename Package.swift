@@ -171,12 +171,23 @@ let package = Package(
         .target(name: "ATPDurability", dependencies: ["ATPLedger", "ATPJournal", "ATPSnapshot", "ATPProtocol"]),
         // The kill -9 crash cycle (load, SIGKILL, restart, check against a model), shared by the
         // crash test and tools/crash-soak.sh.
+        // The deterministic simulator: every core of a ledger on one thread under a seeded scheduler,
+        // with fault-injecting journals, crashes and a reference model (docs/SIMULATOR.md); its tool.
+        .target(name: "ATPSimulator", dependencies: ["ATPLedger"]),
+        .executableTarget(
+            name: "atp-sim",
+            dependencies: ["ATPSimulator", "ATPLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/simulator"
+        ),
+        .testTarget(name: "ATPSimulatorTests", dependencies: ["ATPSimulator", "ATPLedger"]),
         .target(name: "ATPCrashSoak", dependencies: ["ATPClient", "ATPProtocol", "ATPLedger"], path: "tools/crash-soak/Core"),
         .executableTarget(name: "crash-soak", dependencies: ["ATPCrashSoak"], path: "tools/crash-soak/Main"),
         .testTarget(
             name: "ATPDurabilityTests",
             dependencies: ["ATPDurability", "ATPLedger", "ATPJournal", "ATPSnapshot", "ATPServer", "ATPClient",
-                           "ATPProtocol", "ATPCrashSoak", "ATPCommandLine"]
+                           "ATPProtocol", "ATPCrashSoak", "ATPCommandLine"],
+            // Version-1 data directories the suite unpacks (FixtureRecoveryTests reads them by path).
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "ATPSnapshotTests", dependencies: ["ATPSnapshot", "ATPLMDB", "ATPLedger", "ATPJournal"]),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),
