@@ -19,8 +19,6 @@ public struct DurabilityConfiguration: Sendable {
     public var snapshotsKept = 3
     /// Seconds between scheduled snapshots; 0 turns the schedule off. Default 300.
     public var snapshotIntervalSeconds = 300
-    /// Longest wait, in milliseconds, of a snapshot cut for reservations between shards. Default 2000.
-    public var snapshotCutWaitMillisecondsMax = 2000
     /// Written into each snapshot's metadata.
     public var engineVersion = "atpd"
     /// The journal's system calls (tests inject failures here).

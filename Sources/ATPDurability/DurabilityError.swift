@@ -31,8 +31,6 @@ public enum DurabilityError: Error, Sendable, CustomStringConvertible {
     case engine(ConfigurationError)
     /// The journal failed: nothing more can be made durable until a restart.
     case notDurable(DurabilityFailure)
-    /// A snapshot cut waited too long for reservations between shards to finish; try again.
-    case snapshotCutTimedOut(milliseconds: Int)
 
     public var description: String {
         switch self {
@@ -55,8 +53,6 @@ public enum DurabilityError: Error, Sendable, CustomStringConvertible {
         case .replay(let error): "\(error)"
         case .engine(let error): "\(error)"
         case .notDurable(let failure): "\(failure)"
-        case .snapshotCutTimedOut(let milliseconds):
-            "the snapshot cut waited \(milliseconds) ms for reservations between shards to finish; try again"
         }
     }
 }

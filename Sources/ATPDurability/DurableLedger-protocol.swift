@@ -14,7 +14,6 @@ extension DurableLedger {
                                              cellCount: UInt64(info.cellCount), sizeBytes: UInt64(info.dataBytes)))
         } catch {
             switch error {
-            case .snapshotCutTimedOut: return .failure(ErrorReply(code: .serverBusy, message: "\(error)"))
             case .notDurable: return .failure(ErrorReply(code: .notDurable, message: "\(error)"))
             default:
                 return .failure(ErrorReply(code: .internalError, message: "the snapshot failed (the server keeps serving): \(error)"))
