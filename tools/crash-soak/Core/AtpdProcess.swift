@@ -74,6 +74,12 @@ public final class AtpdProcess: Sendable {
     /// Everything atpd printed so far.
     public var log: String { output.withLock { $0 } }
 
+    /// Whether atpd reported a crash of its own (the Swift runtime's fatal error or backtrace).
+    public var crashed: Bool {
+        let text = log
+        return text.contains("Fatal error") || text.contains("Crashed thread") || text.contains("💣")
+    }
+
     /// The last `lines` lines atpd printed.
     public func logTail(lines: Int = 40) -> String {
         log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
@@ -89,8 +95,9 @@ public final class AtpdProcess: Sendable {
     @discardableResult
     public func waitForExit() -> Int32? {
         process.waitUntilExit()
-        drained.wait()
-        drained.signal()
+        // The output ends when every writer closed the pipe: atpd, and the Swift runtime's
+        // backtracer if atpd crashed (it may outlive a killed atpd). Do not wait for it forever.
+        if drained.wait(timeout: .now() + 10) == .success { drained.signal() }
         return process.terminationReason == .exit ? process.terminationStatus : nil
     }
 

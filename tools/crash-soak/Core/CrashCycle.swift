@@ -203,6 +203,11 @@ public struct CrashSoak: Sendable {
         if shared.exitedBeforeKill.load(ordering: .relaxed) {
             report.violations.append(CrashViolation(.exitedUnderLoad, "atpd",
                 "exited before the kill (\(exitStatus.map { "exit status \($0)" } ?? "signal")); the end of its output:\n\(server.logTail())"))
+        } else if server.crashed {
+            // A crash the Swift runtime reported (its backtracer keeps the process alive, stopped,
+            // until the kill): atpd failed under the load.
+            report.violations.append(CrashViolation(.exitedUnderLoad, "atpd",
+                "crashed before the kill; the end of its output:\n\(server.logTail(lines: 120))"))
         }
         model = shared.model.withLock { $0 }
         model.killedAtMilliseconds = shared.killedAtMilliseconds.load(ordering: .relaxed)
