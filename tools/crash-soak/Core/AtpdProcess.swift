@@ -35,6 +35,13 @@ public final class AtpdProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        // The Swift runtime's backtracer inherits atpd's client sockets and output pipe and can
+        // hold them open long after a crash, so the clients and the drain would wait on a dead
+        // server. Off unless the caller's environment says otherwise; a crash then closes every
+        // connection at once and shows as exited-under-load (use a core dump to see where).
+        var environment = ProcessInfo.processInfo.environment
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
