@@ -10,6 +10,10 @@ int atp_set_current_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), truncated);
 }
 
+__attribute__((noinline)) void atp_reference_counting_barrier(void) {
+    __asm__ __volatile__("" ::: "memory");
+}
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 

@@ -1,4 +1,5 @@
 import Atomics
+import CATPSupport
 
 /// A bounded multi-producer, single-consumer ring of worker tasks (Dmitry Vyukov's bounded queue,
 /// one consumer). Lock-free: producers claim a position with one compare-and-swap; the consumer owns
@@ -11,7 +12,12 @@ import Atomics
 ///   ordering, then hands the slot back by storing position + capacity with release ordering;
 /// - `dequeuePosition` is touched only by the one consumer thread (the owning worker);
 /// - payloads are retained while in the ring (`Unmanaged.passRetained`) and released by the consumer
-///   (`takeRetainedValue`) or by `deinit` for leftovers.
+///   (`takeRetainedValue`) or by `deinit` for leftovers;
+/// - the ring's retain happens before the slot is published, behind an opaque call
+///   (`atp_reference_counting_barrier`): the optimizer treats the retain of an `Unmanaged` as free
+///   to move past plain and atomic stores, and once sank it below the publishing store, so the
+///   consumer could take the task, run it and drop the last reference before the producer's retain
+///   ran (a use-after-free under load; `TaskRingTests` catches it in a release build).
 final class TaskRing: @unchecked Sendable {
     let capacity: Int
     private let mask: Int
@@ -52,7 +58,9 @@ final class TaskRing: @unchecked Sendable {
                 let (exchanged, original) = enqueuePosition.weakCompareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if exchanged {
-                    payloads[slot] = Unmanaged.passRetained(task)
+                    let retained = Unmanaged.passRetained(task)
+                    atp_reference_counting_barrier()
+                    payloads[slot] = retained
                     sequence(slot).store(position &+ 1, ordering: .releasing)
                     return true
                 }

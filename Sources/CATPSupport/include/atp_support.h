@@ -18,6 +18,13 @@ static inline void atp_prefetch_read(const void *address) {
 /// Names the calling thread (at most 15 bytes are kept by Linux). Returns 0 on success.
 int atp_set_current_thread_name(const char *name);
 
+/// Does nothing, out of line: a call the Swift optimizer cannot see into, so it may not move a
+/// retain or release across it (it must assume the call may release anything). `TaskRing` calls it
+/// between taking the ring's reference to a task and publishing the task to the consumer: without
+/// it the optimizer sank `Unmanaged.passRetained`'s retain below the releasing store that publishes
+/// the slot, and a fast consumer ran and freed the task before the producer's retain happened.
+void atp_reference_counting_barrier(void);
+
 /// A full compiler and CPU pause hint for spin loops.
 static inline void atp_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
