@@ -10,10 +10,9 @@ import Testing
 /// nothing; with `journalDamagePolicy = .acceptLoss` it opens, keeps the damaged file and logs
 /// the loss at error severity.
 @Suite struct DamagedJournalTests {
-    /// Writes two acknowledged receives into stream 0 (SKU 2 is on shard 2, worker 0), closes
-    /// without a snapshot (as after a crash), flips one bit in the header of stream 0's only
-    /// segment; returns the segment's path and its damaged bytes.
-    static func damagedDataDirectory(_ directory: TemporaryDirectory) throws -> (path: String, bytes: Data) {
+    /// Writes two acknowledged receives into stream 0 (SKU 2 is on shard 2, worker 0) and closes
+    /// without a snapshot (as after a crash); returns the path of stream 0's only segment.
+    static func dataDirectoryWithTwoReceives(_ directory: TemporaryDirectory) throws -> String {
         do {
             let ledger = try RecoveryTests.open(directory)
             var workload = Workload(engine: ledger.engine)
@@ -24,7 +23,13 @@ import Testing
         let stream = JournalLayout.streamDirectory(dataDirectory: directory.path, streamIndex: 0)
         let segments = try FileManager.default.contentsOfDirectory(atPath: stream).filter { $0.hasSuffix(".journal") }
         #expect(segments.count == 1)
-        let path = stream + "/" + segments[0]
+        return stream + "/" + segments[0]
+    }
+
+    /// `dataDirectoryWithTwoReceives`, then flips one bit in the header of stream 0's only segment;
+    /// returns the segment's path and its damaged bytes.
+    static func damagedDataDirectory(_ directory: TemporaryDirectory) throws -> (path: String, bytes: Data) {
+        let path = try dataDirectoryWithTwoReceives(directory)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[13] ^= 0x01  // the stream index field: only the header's CRC notices
         try bytes.write(to: URL(fileURLWithPath: path))
@@ -81,16 +86,7 @@ import Testing
     @Test func aTornTailIsCutWithoutAskingAndLoggedAsAWarning() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        do {
-            let ledger = try RecoveryTests.open(directory)
-            var workload = Workload(engine: ledger.engine)
-            workload.receive(sku: 2, location: 1, quantity: 10)
-            workload.receive(sku: 2, location: 1, quantity: 1)
-            try ledger.close(finalSnapshot: false)
-        }
-        let stream = JournalLayout.streamDirectory(dataDirectory: directory.path, streamIndex: 0)
-        let segment = try FileManager.default.contentsOfDirectory(atPath: stream).first { $0.hasSuffix(".journal") }
-        let path = stream + "/" + (try #require(segment))
+        let path = try Self.dataDirectoryWithTwoReceives(directory)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.dropLast(5).write(to: URL(fileURLWithPath: path))
 
