@@ -66,15 +66,21 @@ extension SimulationRunner {
                 known.uncertain = false
                 known.commitsOutstanding = 0
                 known.releasesOutstanding = 0
+                known.reservesOutstanding = 0
                 continue
             }
             if let problem = model.checkGrants(record.lineGrants, of: known.request) {
                 violation("after \(moment): \(id) holds grants that are not whole: \(problem)")
             }
             // Where settled records are forgotten, a retry whose answer was lost may have made a new
-            // reservation under the id: the engine's is the one to follow.
-            let renewed = setup.forgets && known.uncertain
-                && known.state.map { $0 != .held || known.expiresAtMilliseconds <= cluster.nowMilliseconds } ?? false
+            // reservation under the id: the engine's is the one to follow. The old record may have
+            // been settled (or expired) when last heard of, or held with a commit or release
+            // outstanding that settled it before the retry came (seed 33085: a held answer that
+            // waited for a part's prepare arrived after the release, the forgetting and the retry).
+            let settledOrExpired = known.state.map { $0 != .held || known.expiresAtMilliseconds <= cluster.nowMilliseconds } ?? false
+            let settledByOutstanding = known.state == .held && known.reservesOutstanding > 0
+                && (known.commitsOutstanding > 0 || known.releasesOutstanding > 0)
+            let renewed = setup.forgets && known.uncertain && (settledOrExpired || settledByOutstanding)
             if renewed { known.state = nil }
             if known.state != nil, !known.grants.isEmpty, record.lineGrants != known.grants, !acknowledgedMayBeLost {
                 violation("after \(moment): \(id) has grants \(record.lineGrants); the clients were told \(known.grants)")
@@ -91,6 +97,7 @@ extension SimulationRunner {
             known.uncertain = false
             known.commitsOutstanding = 0
             known.releasesOutstanding = 0
+            known.reservesOutstanding = 0
         }
     }
 

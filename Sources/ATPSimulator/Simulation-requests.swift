@@ -201,6 +201,7 @@ extension SimulationRunner {
             known.commitSent = true
         }
         if operation == .release { known.releasesOutstanding += 1 }
+        if operation == .reserve { known.reservesOutstanding += 1 }
         model.reservations[id] = known
         result.trace(30, operation == .reserve ? 0 : operation == .commit ? 1 : 2, Int(truncatingIfNeeded: id.stableHash))
         let crashes = result.crashes

@@ -45,6 +45,8 @@ struct SimulationModel {
         /// Commits and releases sent whose answer has not come, or was lost to a crash.
         var commitsOutstanding = 0
         var releasesOutstanding = 0
+        /// Reserves (first ones and retries) sent whose answer has not come, or was lost to a crash.
+        var reservesOutstanding = 0
         /// Requests sent whose answer has not come (any operation).
         var unanswered = 0
         /// Whether some answer may have been lost (a crash, a durability failure): the state may
@@ -92,6 +94,7 @@ struct SimulationModel {
         known.unanswered -= 1
         if operation == "commit" { known.commitsOutstanding -= 1 }
         if operation == "release" { known.releasesOutstanding -= 1 }
+        if operation == "reserve" { known.reservesOutstanding -= 1 }
         defer { reservations[reply.id] = known }
         if number < known.newestAnswered {
             return reply.error == nil ? checkGrants(reply.lines, of: known.request).map { "\(reply.id): \($0)" } : nil
@@ -118,8 +121,11 @@ struct SimulationModel {
             known.reservePending = false
             if !reply.replayed, let state = known.state {
                 // The id was answered before: a new reservation under it is right only once the old
-                // record may have been forgotten (settled past its retention).
+                // record may have been forgotten (settled past its retention): settled or expired
+                // when last heard of, or held with a commit or release still unanswered that may have
+                // settled it before this retry.
                 let forgettable = state != .held || known.expiresAtMilliseconds <= nowMilliseconds
+                    || known.commitsOutstanding > 0 || known.releasesOutstanding > 0
                 guard forgets && forgettable else {
                     return "a retried reserve of \(reply.id) made a new reservation (it was \(state)): \(reply.lines)"
                 }
