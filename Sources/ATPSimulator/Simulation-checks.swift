@@ -63,10 +63,7 @@ extension SimulationRunner {
                     known.state = nil
                     known.grants = []
                 }
-                known.uncertain = false
-                known.commitsOutstanding = 0
-                known.releasesOutstanding = 0
-                known.reservesOutstanding = 0
+                known.settleOutstanding()
                 continue
             }
             if let problem = model.checkGrants(record.lineGrants, of: known.request) {
@@ -75,11 +72,11 @@ extension SimulationRunner {
             // Where settled records are forgotten, a retry whose answer was lost may have made a new
             // reservation under the id: the engine's is the one to follow. The old record may have
             // been settled (or expired) when last heard of, or held with a commit or release
-            // outstanding that settled it before the retry came (seed 33085: a held answer that
-            // waited for a part's prepare arrived after the release, the forgetting and the retry).
+            // outstanding (or answered `notDurable`) that settled it before the retry came (seed
+            // 33085: a held answer that waited for a part's prepare arrived after the release, the
+            // forgetting and the retry; seed 91803: the release was answered `notDurable`).
             let settledOrExpired = known.state.map { $0 != .held || known.expiresAtMilliseconds <= cluster.nowMilliseconds } ?? false
-            let settledByOutstanding = known.state == .held && known.reservesOutstanding > 0
-                && (known.commitsOutstanding > 0 || known.releasesOutstanding > 0)
+            let settledByOutstanding = known.state == .held && known.mayHaveBeenRenewed && known.mayHaveBeenSettled
             let renewed = setup.forgets && known.uncertain && (settledOrExpired || settledByOutstanding)
             if renewed { known.state = nil }
             if known.state != nil, !known.grants.isEmpty, record.lineGrants != known.grants, !acknowledgedMayBeLost {
@@ -94,10 +91,7 @@ extension SimulationRunner {
             known.state = record.state
             known.grants = record.lineGrants
             known.expiresAtMilliseconds = record.expiresAtMilliseconds
-            known.uncertain = false
-            known.commitsOutstanding = 0
-            known.releasesOutstanding = 0
-            known.reservesOutstanding = 0
+            known.settleOutstanding()
         }
     }
 

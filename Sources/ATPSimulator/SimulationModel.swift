@@ -47,6 +47,10 @@ struct SimulationModel {
         var releasesOutstanding = 0
         /// Reserves (first ones and retries) sent whose answer has not come, or was lost to a crash.
         var reservesOutstanding = 0
+        /// A reserve, or a commit or release, was answered `notDurable`: it may or may not have
+        /// happened (like an outstanding one).
+        var reserveOutcomeUnknown = false
+        var settleOutcomeUnknown = false
         /// Requests sent whose answer has not come (any operation).
         var unanswered = 0
         /// Whether some answer may have been lost (a crash, a durability failure): the state may
@@ -63,6 +67,21 @@ struct SimulationModel {
         var newestAnswered = 0
         /// Units of each cell shipped against this reservation's committed holds.
         var shipped: [CellKey: Int64] = [:]
+
+        /// Whether a commit or release whose outcome nobody heard may have settled the record.
+        var mayHaveBeenSettled: Bool { commitsOutstanding > 0 || releasesOutstanding > 0 || settleOutcomeUnknown }
+        /// Whether a reserve whose outcome nobody heard may have made a new reservation under the id.
+        var mayHaveBeenRenewed: Bool { reservesOutstanding > 0 || reserveOutcomeUnknown }
+
+        /// Forgets what was outstanding once a check has taken the engine's word for the state.
+        mutating func settleOutstanding() {
+            uncertain = false
+            commitsOutstanding = 0
+            releasesOutstanding = 0
+            reservesOutstanding = 0
+            reserveOutcomeUnknown = false
+            settleOutcomeUnknown = false
+        }
     }
 
     var batches: [Batch] = []
@@ -103,7 +122,12 @@ struct SimulationModel {
         switch reply.error {
         case .notDurable?:
             known.uncertain = true
-            if operation == "reserve" { known.reservePending = true }
+            if operation == "reserve" {
+                known.reservePending = true
+                known.reserveOutcomeUnknown = true
+            } else {
+                known.settleOutcomeUnknown = true
+            }
             return nil
         case .unknownReservation?:
             // Only a record forgotten after its retention answers this (the simulator checks
@@ -125,7 +149,7 @@ struct SimulationModel {
                 // when last heard of, or held with a commit or release still unanswered that may have
                 // settled it before this retry.
                 let forgettable = state != .held || known.expiresAtMilliseconds <= nowMilliseconds
-                    || known.commitsOutstanding > 0 || known.releasesOutstanding > 0
+                    || known.mayHaveBeenSettled
                 guard forgets && forgettable else {
                     return "a retried reserve of \(reply.id) made a new reservation (it was \(state)): \(reply.lines)"
                 }

@@ -35,7 +35,9 @@ import Testing
     ///   that made a new (refused) reservation under the id; after a crash the model called the
     ///   renewed record a lost hold. The engine was right; the model now allows a renewal where a
     ///   release or commit and a retry were outstanding.
-    @Test(arguments: [UInt64(33085)])
+    /// - 91803: the same, with the release answered `notDurable` (an fsync failure), so not
+    ///   outstanding but of unknown outcome; the model treats such answers as outstanding.
+    @Test(arguments: [UInt64(33085), 91803])
     func seedsThatOnceFailedPass(_ seed: UInt64) {
         let result = Simulation.run(SimulationOptions(seed: seed))
         #expect(result.violations.isEmpty, "\(result)")
