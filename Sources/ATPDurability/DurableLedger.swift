@@ -13,8 +13,9 @@ import Synchronization
 /// (docs/DURABILITY.md, "The durable engine").
 ///
 /// `open` locks the data directory, restores the newest valid snapshot, replays each worker's
-/// journal from the snapshot's mark for it, repairs reservations a crash left half-done, and only
-/// then returns the engine, which from then on records every input before it answers.
+/// journal from the snapshot's mark for it, repairs reservations a crash left half-done, expires
+/// the reservations whose ttl ran out meanwhile (on every core), and only then returns the engine,
+/// which from then on records every input before it answers.
 public final class DurableLedger: Sendable {
     /// The engine, recovered and recording.
     public let engine: Engine
@@ -88,6 +89,10 @@ public final class DurableLedger: Sendable {
             throw .notDurable(failure)
         }
         engine.resumeExpiries()
+        // Reservations that expired while the engine was down expire now; wait until every core
+        // applied that, parts included (they hear of it once the home's record is stable), so the
+        // first request after the start sees none of their units still held.
+        engine.waitUntilIdle()
         report.durationMilliseconds = monotonicMilliseconds() - started
         var statistics = SnapshotStatistics()
         if let (_, info) = loaded {
