@@ -37,7 +37,11 @@ import Testing
     ///   release or commit and a retry were outstanding.
     /// - 91803: the same, with the release answered `notDurable` (an fsync failure), so not
     ///   outstanding but of unknown outcome; the model treats such answers as outstanding.
-    @Test(arguments: [UInt64(33085), 91803])
+    /// - 97370 (an engine fix): a reserve retry replayed "committed" once the commit record was
+    ///   durable but not stable; the part had not heard of the commit yet, so a shipment against the
+    ///   reservation lowered only onHand and the part's units stayed committed. Answers telling a
+    ///   multi-core reservation is committed now all wait for stability, as the commit's own does.
+    @Test(arguments: [UInt64(33085), 91803, 97370])
     func seedsThatOnceFailedPass(_ seed: UInt64) {
         let result = Simulation.run(SimulationOptions(seed: seed))
         #expect(result.violations.isEmpty, "\(result)")

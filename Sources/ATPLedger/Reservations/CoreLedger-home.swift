@@ -249,11 +249,13 @@ extension CoreLedger {
         let record = shard(homeShard).records[id]!
         switch (operation, record.state) {
         case (.reserve, _), (.commit, .committed), (.release, .released), (.release, .expired), (.release, .refused):
-            answer(record.reply(replayed: true), after: dependencies(of: record), completion)
+            answer(record.reply(replayed: true), after: dependencies(of: record), stable: answersWaitForStability(record),
+                   completion)
         case (.commit, .held):
             transition([id], homeShard: homeShard, to: .committed, nowMilliseconds: now, completion: completion)
         case (.commit, let state):
-            answer(record.reply(replayed: false, error: .notHeld(state)), after: dependencies(of: record), completion)
+            answer(record.reply(replayed: false, error: .notHeld(state)), after: dependencies(of: record),
+                   stable: answersWaitForStability(record), completion)
         case (.release, .held), (.release, .committed):
             transition([id], homeShard: homeShard, to: .released, nowMilliseconds: now, completion: completion)
         }
@@ -324,11 +326,20 @@ extension CoreLedger {
         }
         if let completion {
             let record = home.records[ids[0]]!
-            // A multi-core commit answers once its parts will hear of it (the home's record is
-            // stable): a shipment the client sends after the answer then finds the units committed.
             answer(record.reply(replayed: false), after: dependencies(of: record),
-                   stable: state == .committed && !record.parts.isEmpty, completion)
+                   stable: answersWaitForStability(record), completion)
         }
+    }
+
+    /// Whether an answer about `record` waits for its home's newest record to be stable, not only
+    /// durable: when it tells a multi-core reservation is committed. Its parts hear of the commit
+    /// only once that record is stable (`send(_:to:whenStable:)`, queued ahead of the answer), so
+    /// a shipment the client sends after the answer finds the units committed on the part. Every
+    /// answer telling it — the commit's own, a replay to a retried reserve or commit — waits alike
+    /// (seed 97370: a replay that did not let the client ship against units the part still held
+    /// uncommitted, and the shipment lowered only onHand).
+    func answersWaitForStability(_ record: ReservationRecord) -> Bool {
+        record.state == .committed && !record.parts.isEmpty
     }
 
     /// Applies one transition (live, and when replaying its record): the home's own holds, the
