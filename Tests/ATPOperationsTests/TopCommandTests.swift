@@ -22,8 +22,10 @@ import Testing
             }
         }
         let output = CapturedOutput()
+        // The whole suite runs in parallel on as few as 2 cores: the default 10 s connect timeout
+        // once ran out there (this test is about the rates, not the connect time).
         let status = await ATPCommandLine.run(
-            arguments: ["top", "--once", "--interval-ms", "300", "--port", "\(fixture.port)", "--json"],
+            arguments: ["top", "--once", "--interval-ms", "300", "--port", "\(fixture.port)", "--json", "--timeout-ms", "60000"],
             context: CommandContext(output: output, environment: [:]))
         load.cancel()
         _ = await load.result
