@@ -90,19 +90,19 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     }
 
     func whenDurable(_ positions: [DurablePosition], _ action: @escaping @Sendable (DurabilityFailure?) -> Void) {
-        let logs = core.inputLogs
-        guard !logs.isEmpty, !positions.isEmpty else { return action(nil) }
-        if positions.count == 1 { return logs[positions[0].core].whenDurable(positions[0].lsn, action) }
-        let waiter = DurabilityWaiter(count: positions.count, completion: action)
-        for position in positions { logs[position.core].whenDurable(position.lsn, waiter.partDone) }
+        wait(for: positions, stable: false, action)
     }
 
     func whenStable(_ positions: [DurablePosition], _ action: @escaping @Sendable (DurabilityFailure?) -> Void) {
+        wait(for: positions, stable: true, action)
+    }
+
+    private func wait(for positions: [DurablePosition], stable: Bool, _ action: @escaping @Sendable (DurabilityFailure?) -> Void) {
         let logs = core.inputLogs
         guard !logs.isEmpty, !positions.isEmpty else { return action(nil) }
-        if positions.count == 1 { return logs[positions[0].core].whenStable(positions[0].lsn, action) }
+        if positions.count == 1 { return logs[positions[0].core].when(positions[0].lsn, stable: stable, action) }
         let waiter = DurabilityWaiter(count: positions.count, completion: action)
-        for position in positions { logs[position.core].whenStable(position.lsn, waiter.partDone) }
+        for position in positions { logs[position.core].when(position.lsn, stable: stable, waiter.partDone) }
     }
 
     func send(_ message: CoreMessage, to target: Int, whenStable positions: [DurablePosition]) {

@@ -177,9 +177,7 @@ extension Engine {
         guard !logs.isEmpty else { return nil }
         let done = OneShot<DurabilityOutcome>()
         let waiter = DurabilityWaiter(count: logs.count) { done.fulfil(DurabilityOutcome(failure: $0)) }
-        for log in logs {
-            if stable { log.whenStable(log.lastAppendedLSN, waiter.partDone) } else { log.whenDurable(log.lastAppendedLSN, waiter.partDone) }
-        }
+        for log in logs { log.when(log.lastAppendedLSN, stable: stable, waiter.partDone) }
         return done.wait().failure
     }
 

@@ -25,6 +25,11 @@ extension WorkerInputLog {
     public func whenStable(_ lsn: UInt64, _ completion: @escaping @Sendable (DurabilityFailure?) -> Void) {
         whenDurable(lsn, completion)
     }
+
+    /// `whenStable` when `stable`, else `whenDurable`.
+    func when(_ lsn: UInt64, stable: Bool, _ completion: @escaping @Sendable (DurabilityFailure?) -> Void) {
+        if stable { whenStable(lsn, completion) } else { whenDurable(lsn, completion) }
+    }
 }
 
 /// What `WorkerInputLog.append` did.
