@@ -56,8 +56,6 @@ struct SimulationModel {
         /// Whether some answer may have been lost (a crash, a durability failure): the state may
         /// have moved past `state` by an operation nobody heard of.
         var uncertain = false
-        /// A reserve was sent and no answer has come yet (so the record may not exist).
-        var reservePending = true
         /// A commit of this id was sent at some point (its units may outlive a forgotten record).
         var commitSent = false
         /// Requests about this id sent so far, and the newest one answered: the home runs them in
@@ -123,7 +121,6 @@ struct SimulationModel {
         case .notDurable?:
             known.uncertain = true
             if operation == "reserve" {
-                known.reservePending = true
                 known.reserveOutcomeUnknown = true
             } else {
                 known.settleOutcomeUnknown = true
@@ -142,7 +139,6 @@ struct SimulationModel {
             break
         }
         if operation == "reserve" {
-            known.reservePending = false
             if !reply.replayed, let state = known.state {
                 // The id was answered before: a new reservation under it is right only once the old
                 // record may have been forgotten (settled past its retention): settled or expired
