@@ -76,11 +76,19 @@ import Testing
         let cell = try #require(wrong.onHand.keys.sorted().first)
         wrong.onHand[cell, default: 0] += 1
         expected.append((.onHand, cell.description))
-        // A unit held on the server by a reservation the model never heard of.
+        // A unit held on the server by a reservation the model never heard of. Not on a cell of the
+        // held reservation planted as expired below: its release makes that cell's reserved bucket
+        // a range (0...its units), which would explain the unseen unit away.
         let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
         let keys = wrong.onHand.keys.sorted()
+        let heldPlantedExpired = first(.held, longTTL: true).flatMap { model.reservations[$0] }
+        let heldCells = Set(heldPlantedExpired.map { held in
+            zip(held.request.lines, held.lines).flatMap { line, grant in
+                grant.allocations.map { CellKey(sku: line.sku, location: $0.location) }
+            }
+        } ?? [])
         let sellable = try await client.query(keys.map { .cell(sku: $0.sku, location: $0.location) })
-        if let index = sellable.answers.firstIndex(where: { $0.sellable > 0 }) {
+        if let index = sellable.answers.indices.first(where: { sellable.answers[$0].sellable > 0 && !heldCells.contains(keys[$0]) }) {
             let unseen = WireReserveRequest(id: try ReservationID("PLANTED-UNSEEN"), ttlMilliseconds: 3_600_000, mode: .allOrNothing,
                                             lines: [WireReservationLine(sku: keys[index].sku, target: .location(keys[index].location), quantity: 1)])
             #expect(try await client.reserve(unseen).state == .held)
