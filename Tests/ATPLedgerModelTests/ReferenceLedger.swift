@@ -259,10 +259,20 @@ final class ReferenceLedger {
         return .applied
     }
 
-    /// Everything about an event that does not depend on state, in the engine's order of checks.
+    /// Everything about an event that does not depend on state, in the documented order of checks
+    /// (docs/SEMANTICS.md §5): flags, quantity, counted values, kind-specific fields, correlation.
     func validate(_ event: StockEvent, correlationCount: Int) -> RejectionReason? {
         let quantityMax = configuration.quantityMax
         let q = event.quantity
+        let flags = event.flags
+        switch event.kind {
+        case .receive:
+            if !flags.isSubset(of: [.intoQuarantine, .closesInbound]) { return .malformed }
+        case .count:
+            if !flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
+        default:
+            if !flags.isEmpty { return .malformed }
+        }
         switch event.kind {
         case .adjust:
             if q == 0 { return .deltaZero }
@@ -274,12 +284,7 @@ final class ReferenceLedger {
             if q <= 0 { return .quantityNotPositive }
             if q > quantityMax { return .quantityTooLarge }
         }
-        let flags = event.flags
-        switch event.kind {
-        case .receive:
-            if !flags.isSubset(of: [.intoQuarantine, .closesInbound]) { return .malformed }
-        case .count:
-            if !flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
+        if event.kind == .count {
             if flags.contains(.countsDamaged) && event.countDamaged < 0 { return .valueNegative }
             if flags.contains(.countsQuarantine) && event.countQuarantine < 0 { return .valueNegative }
             // "A quantity, delta or absolute value exceeded quantityMax": the counted damaged and
@@ -288,8 +293,6 @@ final class ReferenceLedger {
             if flags.contains(.countsQuarantine) && Int64(event.countQuarantine) > quantityMax {
                 return .quantityTooLarge
             }
-        default:
-            if !flags.isEmpty { return .malformed }
         }
         switch event.kind {
         case .adjust:

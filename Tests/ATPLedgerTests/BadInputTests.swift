@@ -323,6 +323,42 @@ import Testing
         #expect(f.engine.statistics().rejectionLogNewestSequence == 12)
     }
 
+    /// An event with two problems gets the reason of the first check in the documented order
+    /// (docs/SEMANTICS.md §5): flags, quantity, counted values, kind-specific fields, correlation.
+    /// The wire decoder checks flags first too, so both paths name the same reason.
+    @Test func anEventWithTwoProblemsGetsTheFirstInTheDocumentedOrder() {
+        let f = Self.edgeFixture()
+        var correlatedReceiveOfZero = EventBatch()
+        correlatedReceiveOfZero.append(f.event(.receive, "A", "S1", 1), correlation: f.rid("o"))
+        correlatedReceiveOfZero.events[0].quantity = 0
+        let cases: [(String, EventBatch, RejectionReason)] = [
+            ("receive with a count flag and q 0", EventBatch(events: [f.event(.receive, "A", "S1", 0) {
+                $0.flags = .countsDamaged
+            }]), .malformed),
+            ("ship with a receive flag and q 0", EventBatch(events: [f.event(.ship, "A", "S1", 0) {
+                $0.flags = .intoQuarantine
+            }]), .malformed),
+            ("count -1 with a receive flag", EventBatch(events: [f.event(.count, "A", "S1", -1) {
+                $0.flags = .intoQuarantine
+            }]), .malformed),
+            ("count too much with damaged -1", EventBatch(events: [f.event(.count, "A", "S1", 1_000_000_001) {
+                $0.flags = .countsDamaged
+                $0.countDamaged = -1
+            }]), .quantityTooLarge),
+            ("count -2,000,000,000: the sign before the size", EventBatch(events: [f.event(.count, "A", "S1", -2_000_000_000)]),
+             .valueNegative),
+            ("adjust 0 of bucket 42", EventBatch(events: [f.event(.adjust, "A", "S1", 0) { $0.bucketCode = 42 }]),
+             .deltaZero),
+            ("transfer of 0 to itself", EventBatch(events: [f.event(.transferOut, "A", "S1", 0) {
+                $0.toLocation = f.location("S1")
+            }]), .quantityNotPositive),
+            ("correlated receive of 0", correlatedReceiveOfZero, .quantityNotPositive),
+        ]
+        for (name, batch, reason) in cases {
+            #expect(f.engine.apply(batch).outcomes == [.rejected(reason)], "\(name)")
+        }
+    }
+
     @Test func emptyRejectionLog() {
         let f = LedgerFixture()
         let page = f.engine.rejections()

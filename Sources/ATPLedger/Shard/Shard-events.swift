@@ -38,8 +38,19 @@ extension Shard {
     }
 
     /// Checks everything that does not depend on state. nil when the event is well formed.
+    /// Order (docs/SEMANTICS.md §5, the same as the wire decoder's): flags the kind does not take
+    /// (15), quantity (2, 3, 4, 5), counted damaged/quarantine values (4, 3), kind-specific fields
+    /// (6, 7, 8, 17), a correlation on a kind other than ship (17).
     func validate(_ event: StockEvent, correlationCount: Int) -> RejectionReason? {
         let quantityMax = configuration.quantityMax
+        switch event.kind {
+        case .receive:
+            if !event.flags.isSubset(of: [.intoQuarantine, .closesInbound]) { return .malformed }
+        case .count:
+            if !event.flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
+        default:
+            if !event.flags.isEmpty { return .malformed }
+        }
         switch event.kind {
         case .receive, .ship, .transferOut, .returnAuthorized, .returnReceived, .disposition, .damage, .writeOff:
             if event.quantity <= 0 { return .quantityNotPositive }
@@ -51,11 +62,7 @@ extension Shard {
             if event.quantity < 0 { return .valueNegative }
             if event.quantity > quantityMax { return .quantityTooLarge }
         }
-        switch event.kind {
-        case .receive:
-            if !event.flags.isSubset(of: [.intoQuarantine, .closesInbound]) { return .malformed }
-        case .count:
-            if !event.flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
+        if event.kind == .count {
             if event.flags.contains(.countsDamaged) && event.countDamaged < 0 { return .valueNegative }
             if event.flags.contains(.countsQuarantine) && event.countQuarantine < 0 { return .valueNegative }
             // Counted damaged/quarantine values are absolute values: the same limit as any quantity.
@@ -63,8 +70,6 @@ extension Shard {
             if event.flags.contains(.countsQuarantine) && Int64(event.countQuarantine) > quantityMax {
                 return .quantityTooLarge
             }
-        default:
-            if !event.flags.isEmpty { return .malformed }
         }
         switch event.kind {
         case .adjust:
