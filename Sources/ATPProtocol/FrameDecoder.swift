@@ -4,8 +4,9 @@ import NIOCore
 /// sends the matching notice (`ErrorReply(error)`, opcode `notice`, request id 0) and closes.
 public enum FrameDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The length field says the frame is `frameBytes` long (length field included), more than
-    /// `frameBytesMax`. Detected from the first 4 bytes, before the body arrives.
-    case frameTooLarge(frameBytes: Int, frameBytesMax: Int)
+    /// `frameBytesMax`. Detected from the first 4 bytes, before the body arrives. `beforeHello`: the
+    /// limit in force was `handshakeFrameBytesMax` (the message names that limit).
+    case frameTooLarge(frameBytes: Int, frameBytesMax: Int, beforeHello: Bool = false)
     /// The length field is below 6, the size of the rest of the header.
     case lengthTooSmall(length: UInt32)
     /// The flags byte has a reserved bit set, or `error` without `reply`.
@@ -22,7 +23,9 @@ public enum FrameDecodingError: Error, Sendable, Equatable, CustomStringConverti
     /// A sentence for the notice.
     public var message: String {
         switch self {
-        case .frameTooLarge(let bytes, let max): "frame of \(bytes) bytes exceeds frameBytesMax \(max)"
+        case .frameTooLarge(let bytes, let max, let beforeHello):
+            beforeHello ? "frame of \(bytes) bytes exceeds handshakeFrameBytesMax \(max), the limit until hello succeeds"
+                : "frame of \(bytes) bytes exceeds frameBytesMax \(max)"
         case .lengthTooSmall(let length): "frame length \(length) is below the minimum of 6"
         case .invalidFlags(let flags): "frame flags 0x\(String(flags, radix: 16)) are not 0x00, 0x01 or 0x03"
         }
@@ -60,8 +63,13 @@ public struct FrameDecoder: Sendable {
     /// Largest frame accepted, length field included. May be changed between calls; a server
     /// raises it from `handshakeFrameBytesMax` to `frameBytesMax` once `hello` has succeeded.
     public var frameBytesMax: Int {
-        didSet { precondition(frameBytesMax >= FrameHeader.bytes, "frameBytesMax must hold a header") }
+        didSet {
+            precondition(frameBytesMax >= FrameHeader.bytes, "frameBytesMax must hold a header")
+            isHandshakeLimit = false
+        }
     }
+    /// Whether `frameBytesMax` is a server's `handshakeFrameBytesMax` (only the error message differs).
+    public var isHandshakeLimit = false
 
     /// A decoder that enforces `limits.frameBytesMax` (clients; servers after `hello`).
     public init(limits: ProtocolLimits = ProtocolLimits()) {
@@ -72,7 +80,9 @@ public struct FrameDecoder: Sendable {
     /// `limits.handshakeFrameBytesMax` until the server sets `frameBytesMax` to
     /// `limits.frameBytesMax` after a successful `hello`.
     public static func forHandshake(limits: ProtocolLimits) -> FrameDecoder {
-        FrameDecoder(frameBytesMax: limits.handshakeFrameBytesMax)
+        var decoder = FrameDecoder(frameBytesMax: limits.handshakeFrameBytesMax)
+        decoder.isHandshakeLimit = true
+        return decoder
     }
 
     /// A decoder that accepts frames of at most `frameBytesMax` bytes (at least the 10-byte header).
@@ -108,7 +118,7 @@ public struct FrameDecoder: Sendable {
         }
         if length < FrameHeader.lengthMin { try fail(.lengthTooSmall(length: length)) }
         if Int(length) + 4 > frameBytesMax {
-            try fail(.frameTooLarge(frameBytes: Int(length) + 4, frameBytesMax: frameBytesMax))
+            try fail(.frameTooLarge(frameBytes: Int(length) + 4, frameBytesMax: frameBytesMax, beforeHello: isHandshakeLimit))
         }
         guard buffer.readableBytes >= FrameHeader.bytes else { return nil }
         let start = buffer.readerIndex

@@ -25,6 +25,9 @@ public enum MessageDecodingError: Error, Sendable, Equatable, CustomStringConver
     /// A name that is empty, too long for its kind or not UTF-8. `invalidName`. `item` is the index
     /// of the batch item that holds it, when there is one.
     case invalidName(InvalidNameError, item: Int?)
+    /// A name-like field that is not a ledger name (the `hello` client name, the `stats` prefix, the
+    /// "every channel" name of `channelShow`): too long for `field` or not UTF-8. `invalidName`.
+    case invalidField(field: String, InvalidNameError.Problem)
     /// A value out of range that does not change the layout. `invalidRequest`.
     case invalidValue(field: String, value: Int64)
     /// A `hello` token longer than `tokenBytesMax`. `unauthenticated`.
@@ -40,7 +43,7 @@ public enum MessageDecodingError: Error, Sendable, Equatable, CustomStringConver
         case .truncated, .trailingBytes, .badMagic, .reservedBitsSet, .unknownLayoutCode, .countExceedsFrame,
              .invalidText, .unexpectedFlags: .malformedFrame
         case .batchTooLarge: .batchTooLarge
-        case .invalidName: .invalidName
+        case .invalidName, .invalidField: .invalidName
         case .invalidValue: .invalidRequest
         case .tokenTooLong: .unauthenticated
         case .unknownOpcode: .unknownOpcode
@@ -65,6 +68,7 @@ public enum MessageDecodingError: Error, Sendable, Equatable, CustomStringConver
         case .unexpectedFlags(let flags): "flags 0x\(String(flags.rawValue, radix: 16)) do not fit this frame's direction"
         case .batchTooLarge(let field, let count, let max): "\(field) \(count) exceeds batchItemsMax \(max); split the batch"
         case .invalidName(let error, let item): item.map { "item \($0): \(error)" } ?? "\(error)"
+        case .invalidField(let field, let problem): problem.sentence(about: field)
         case .invalidValue(let field, let value): "\(field) \(value) is out of range"
         case .tokenTooLong(let bytes, let max): "token of \(bytes) bytes exceeds tokenBytesMax \(max)"
         case .unknownOpcode(let opcode): "unknown \(opcode)"
@@ -74,4 +78,16 @@ public enum MessageDecodingError: Error, Sendable, Equatable, CustomStringConver
 
     /// "code: message".
     public var description: String { "\(code): \(message)" }
+}
+
+extension InvalidNameError.Problem {
+    /// "<subject> is not valid UTF-8", "<subject> is 65 bytes long; the maximum is 64", ...
+    func sentence(about subject: String) -> String {
+        switch self {
+        case .empty: "\(subject) is empty"
+        case .tooLong(let bytes, let bytesMax): "\(subject) is \(bytes) bytes long; the maximum is \(bytesMax)"
+        case .notUTF8: "\(subject) is not valid UTF-8"
+        case .tableFull: "the \(subject) table is full"
+        }
+    }
 }

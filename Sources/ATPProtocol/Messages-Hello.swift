@@ -41,7 +41,7 @@ public struct HelloRequest: Sendable, Equatable {
         let versionMax = try reader.read(UInt16.self, "versionMax")
         let token = try reader.readBlob("token")
         if token.count > limits.tokenBytesMax { throw .tokenTooLong(bytes: token.count, tokenBytesMax: limits.tokenBytesMax) }
-        let clientName = try reader.readOptionalName(.source, "clientName")
+        let clientName = try reader.readOptionalName(.source, "clientName", subject: "client name")
         return HelloRequest(versionMin: versionMin, versionMax: versionMax, token: token, clientName: clientName)
     }
 }

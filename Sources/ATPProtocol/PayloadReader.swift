@@ -67,11 +67,15 @@ struct PayloadReader {
     }
 
     /// Reads a `name` that may be empty but is otherwise valid for `kind` (client name, prefixes,
-    /// "all channels").
-    mutating func readOptionalName(_ kind: NameKind, _ field: StaticString) throws(MessageDecodingError) -> String {
+    /// "all channels"); an invalid one throws `.invalidField` naming `subject` ("client name").
+    mutating func readOptionalName(_ kind: NameKind, _ field: StaticString, subject: String) throws(MessageDecodingError)
+        -> String
+    {
         let name = try readNameBytes(field)
         if name.isEmpty { return "" }
-        do throws(InvalidNameError) { try validateName(name, kind: kind) } catch { throw .invalidName(error, item: nil) }
+        do throws(InvalidNameError) { try validateName(name, kind: kind) } catch {
+            throw .invalidField(field: subject, error.problem)
+        }
         return String(decoding: name, as: UTF8.self)
     }
 

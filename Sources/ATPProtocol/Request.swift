@@ -76,11 +76,11 @@ public enum Request: Sendable, Equatable {
         case .channelSet:
             self = .channelSet(try payload.decodePayload { r throws(MessageDecodingError) in try WireChannelDefinition.decode(&r, limits: limits) })
         case .channelShow:
-            let name = try payload.decodePayload { r throws(MessageDecodingError) in try r.readOptionalName(.channel, "channel") }
+            let name = try payload.decodePayload { r throws(MessageDecodingError) in try r.readOptionalName(.channel, "channel", subject: "channel name") }
             self = .channelShow(channel: name.isEmpty ? nil : name)
         case .channelRemove:
             self = .channelRemove(channel: try payload.decodePayload { r throws(MessageDecodingError) in try r.readName(.channel, "channel") })
-        case .stats: self = .stats(prefix: try payload.decodePayload { r throws(MessageDecodingError) in try r.readOptionalName(.sku, "prefix") })
+        case .stats: self = .stats(prefix: try payload.decodePayload { r throws(MessageDecodingError) in try r.readOptionalName(.sku, "prefix", subject: "stats prefix") })
         case .snapshotNow:
             try payload.decodePayload { _ throws(MessageDecodingError) in }
             self = .snapshotNow

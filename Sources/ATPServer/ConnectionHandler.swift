@@ -183,13 +183,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .reject(let code, let message, let close):
             writeError(code, message, opcode: frame.opcode, requestID: frame.requestID, thenClose: close)
         case .handshake, .execute:
+            if frame.flags.isEmpty, let reason = executor.notOffered(frame.opcode) {
+                writeError(.notImplemented, reason, opcode: frame.opcode, requestID: frame.requestID, thenClose: false)
+                return
+            }
             let request: Request
             do {
                 request = try Request(decoding: frame, limits: limits)
             } catch {
                 let reply = ErrorReply(error)
+                // A hello that fails for any reason closes: the connection never became usable (§3).
                 writeError(reply.code, reply.message, opcode: frame.opcode, requestID: frame.requestID,
-                           thenClose: error.closesConnection)
+                           thenClose: error.closesConnection || frame.opcode == .hello)
                 return
             }
             if case .hello(let hello) = request {

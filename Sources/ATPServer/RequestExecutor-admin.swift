@@ -97,11 +97,17 @@ public struct SnapshotHook: Sendable {
 }
 
 extension RequestExecutor {
+    /// Why this server does not offer `opcode` (answered `notImplemented` before the payload is
+    /// even decoded, docs/PROTOCOL.md §5), or nil when it does.
+    func notOffered(_ opcode: Opcode) -> String? {
+        guard opcode == .snapshotNow, snapshot == nil else { return nil }
+        return "this server runs in memory (started without a data directory): it takes no snapshots"
+    }
+
     func executeSnapshotNow(requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
                             reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) {
         guard let snapshot else {
-            reply(Self.error(.notImplemented, "this server runs in memory (started without a data directory): it takes no snapshots",
-                             opcode: opcode, requestID: requestID))
+            reply(Self.error(.notImplemented, notOffered(.snapshotNow) ?? "no snapshots", opcode: opcode, requestID: requestID))
             return
         }
         runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {

@@ -16,15 +16,27 @@ extension RequestExecutor {
         var logged: [RejectedEvent] = []
         let now = engine.clock.nowMilliseconds()
         request.withUnsafeNames { names in
+            let sourceText = escapedName(names[request.source])
+            /// Logs event `index` as received (names escaped), so the log shows what the feed sent.
             func reject(_ index: Int, _ reason: RejectionReason, _ detail: String) {
                 early.append(IngestRejection(index: UInt32(index), reason: reason))
-                logged.append(RejectedEvent(atMilliseconds: now, reason: reason, event: nil, detail: detail))
+                let wire = request.events[index]
+                let received = ReceivedEvent(
+                    kindCode: wire.kindCode, flags: wire.flags.rawValue, code: wire.code, reasonCode: wire.reasonCode,
+                    sequence: wire.sequence, quantity: wire.quantity, eventMilliseconds: wire.eventMilliseconds,
+                    source: sourceText, sku: escapedName(names[wire.sku]), location: escapedName(names[wire.location]),
+                    toLocation: wire.toLocation.isPresent ? escapedName(names[wire.toLocation]) : nil,
+                    countDamaged: wire.flags.contains(.countsDamaged) ? wire.countDamaged : nil,
+                    countQuarantine: wire.flags.contains(.countsQuarantine) ? wire.countQuarantine : nil,
+                    correlation: wire.correlation.isPresent ? escapedName(names[wire.correlation]) : nil)
+                logged.append(RejectedEvent(atMilliseconds: now, reason: reason, event: nil, received: received,
+                                            detail: detail))
             }
             let source: SourceID
             do throws(InvalidNameError) {
                 source = SourceID(try catalog.intern(names[request.source], kind: .source))
             } catch {
-                let detail = "source \(names.string(request.source).debugDescription): \(error)"
+                let detail = "source \"\(sourceText)\": \(error)"
                 for index in request.events.indices { reject(index, error.reason, detail) }
                 return
             }
@@ -45,7 +57,7 @@ extension RequestExecutor {
                         do {
                             correlation = try ReservationID(bytes: names[wire.correlation])
                         } catch {
-                            reject(index, .invalidCorrelation, "correlation \(names.string(wire.correlation).debugDescription)")
+                            reject(index, .invalidCorrelation, "correlation \"\(escapedName(names[wire.correlation]))\"")
                             continue
                         }
                     }
@@ -64,7 +76,7 @@ extension RequestExecutor {
                         && validatesAsLocation(names[wire.location]): wire.toLocation
                     default: wire.location
                     }
-                    reject(index, error.reason, "\(names.string(offending).debugDescription): \(error)")
+                    reject(index, error.reason, "\"\(escapedName(names[offending]))\": \(error)")
                 }
             }
         }
@@ -100,7 +112,15 @@ extension RequestExecutor {
         var bytes = 64
         for entry in page.entries {
             var logged: LoggedEvent? = nil
-            if let event = entry.event {
+            if let received = entry.received {
+                logged = LoggedEvent(source: received.source, event: WireEvent(
+                    kindCode: received.kindCode, sku: received.sku, location: received.location,
+                    quantity: received.quantity, sequence: received.sequence,
+                    eventMilliseconds: received.eventMilliseconds, flags: EventFlags(rawValue: received.flags),
+                    code: received.code, reasonCode: received.reasonCode, toLocation: received.toLocation,
+                    countDamaged: received.countDamaged, countQuarantine: received.countQuarantine,
+                    correlation: received.correlation))
+            } else if let event = entry.event {
                 let toLocation = event.kind == .transferOut ? catalog.name(of: event.toLocation) : nil
                 logged = LoggedEvent(source: catalog.name(of: event.source), event: WireEvent(
                     event, sku: catalog.name(of: event.sku), location: catalog.name(of: event.location),

@@ -92,9 +92,22 @@ extension RequestExecutor {
                 let cells = result.cells(of: index)
                 encoder.appendAnswer(answer, cellCount: includeCells ? cells.count : 0)
                 guard includeCells else { continue }
+                let item = request.items[index - answerRange.lowerBound]
+                if item.kind == .sku && cells.count > 1 {
+                    // The engine keeps a SKU's cells in location-id (first-use) order, which a
+                    // client cannot see: the wire promises ascending location names, byte by byte.
+                    var named = cells.map { cell in
+                        (name: catalog.withName(.location, id: cell.cell.location.rawValue) { [UInt8]($0) }, cell: cell)
+                    }
+                    named.sort { $0.name.lexicographicallyPrecedes($1.name) }
+                    for (name, cell) in named {
+                        name.withUnsafeBytes { encoder.appendCell(location: $0, exists: cell.exists, cell: cell.cell) }
+                    }
+                    continue
+                }
                 for cell in cells {
                     if cell.cell.location == .unknown {
-                        encoder.appendCell(location: names[request.items[index - answerRange.lowerBound].scope],
+                        encoder.appendCell(location: names[item.scope],
                                            exists: false, cell: cell.cell)
                     } else {
                         catalog.withName(.location, id: cell.cell.location.rawValue) {

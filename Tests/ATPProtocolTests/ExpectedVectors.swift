@@ -51,7 +51,7 @@ enum ExpectedVectors {
         ])))),
         "query.reply": (.query, 3, .reply(.query(QueryReply(answers: [
             WireQueryAnswer(exists: true, sellable: 6, projected: 10),
-            WireQueryAnswer(exists: true, isShort: true, sellable: 16, projected: 20),
+            WireQueryAnswer(exists: true, sellable: 16, projected: 20),
             WireQueryAnswer(exists: true, sellable: 8, projected: 8),
         ])))),
         "query-cell.request": (.query, 4, .request(.query(QueryRequest(queries: [

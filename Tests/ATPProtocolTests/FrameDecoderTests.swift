@@ -160,8 +160,9 @@ import Testing
     @Test func largeFrameBeforeHelloIsRefused() throws {
         var decoder = FrameDecoder.forHandshake(limits: ProtocolLimits())
         var buffer = ByteBuffer(bytes: frameBytes(opcode: .hello, payload: [UInt8](repeating: 0, count: 5000)))
-        #expect(throws: FrameDecodingError.frameTooLarge(frameBytes: 5010, frameBytesMax: 4096)) {
-            try decoder.next(from: &buffer)
-        }
+        let refused = FrameDecodingError.frameTooLarge(frameBytes: 5010, frameBytesMax: 4096, beforeHello: true)
+        #expect(throws: refused) { try decoder.next(from: &buffer) }
+        // The message names the limit in force before hello, not frameBytesMax.
+        #expect(refused.message == "frame of 5010 bytes exceeds handshakeFrameBytesMax 4096, the limit until hello succeeds")
     }
 }

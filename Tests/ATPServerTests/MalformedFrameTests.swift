@@ -18,13 +18,22 @@ import Testing
         var opcode: Opcode
         var requestID: UInt32
         var code: ErrorCode
+        /// A failed `hello` closes whatever its code (PROTOCOL §3).
+        var closesAnyway = false
         var testDescription: String { name }
 
         /// Whether the server must close after answering.
-        var closes: Bool { code.closesConnection }
+        var closes: Bool { code.closesConnection || closesAnyway }
 
         static func notice(_ name: String, _ bytes: [UInt8], _ code: ErrorCode, beforeHello: Bool = false) -> Case {
             Case(name: name, bytes: bytes, beforeHello: beforeHello, opcode: .notice, requestID: 0, code: code)
+        }
+
+        /// `broken`, which closes although its code does not (a failed `hello`).
+        static func closing(_ broken: Case) -> Case {
+            var closing = broken
+            closing.closesAnyway = true
+            return closing
         }
 
         static func reply(_ name: String, _ opcode: Opcode, id: UInt32, payload: [UInt8], flags: UInt8 = 0,
@@ -106,8 +115,11 @@ import Testing
         .reply("empty reservation id", .commit, id: 45, payload: Wire.name(""), .invalidName),
         .reply("SKU name of 65 bytes", .query, id: 46, payload: queryPayload(sku: [UInt8](repeating: 0x61, count: 65)),
                .invalidName),
-        .reply("hello with a client name that is not UTF-8", .hello, id: 1,
-               payload: helloPayload(clientName: notUTF8[1]), .invalidName, beforeHello: true),
+        .closing(.reply("hello with a client name that is not UTF-8", .hello, id: 1,
+                        payload: helloPayload(clientName: notUTF8[1]), .invalidName, beforeHello: true)),
+        .closing(.reply("hello with a client name of 65 bytes", .hello, id: 1,
+                        payload: helloPayload(clientName: [UInt8](repeating: 0x63, count: 65)), .invalidName,
+                        beforeHello: true)),
     ]
 
     /// What the bystander connection sees of the ledger: answers, cells and event counters.

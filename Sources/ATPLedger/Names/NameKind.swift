@@ -95,3 +95,41 @@ public func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
     }
     return true
 }
+
+/// A name as printable text for logs: valid UTF-8 as it is; otherwise every byte that is not part
+/// of a well-formed sequence is written `\xNN` (upper-case hex). The result is at most
+/// `bytesMax` bytes of UTF-8: a longer one is cut at a character boundary and ends in "...".
+/// Cost: one pass over the bytes.
+public func escapedName(_ bytes: UnsafeRawBufferPointer, bytesMax: Int = 255) -> String {
+    precondition(bytesMax >= 3, "room for the ellipsis")
+    var text = ""
+    if isValidUTF8(bytes) {
+        text = String(decoding: bytes, as: UTF8.self)
+    } else {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        parsing: while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                text.unicodeScalars.append(Unicode.UTF8.decode(encoded))
+                offset += encoded.count
+            case .error(let length):
+                for byte in bytes[offset..<offset + length] {
+                    let hex = String(byte, radix: 16, uppercase: true)
+                    text += byte < 0x10 ? "\\x0\(hex)" : "\\x\(hex)"
+                }
+                offset += length
+            case .emptyInput:
+                break parsing
+            }
+        }
+    }
+    guard text.utf8.count > bytesMax else { return text }
+    var cut = ""
+    for character in text.unicodeScalars {
+        if cut.utf8.count + String(character).utf8.count > bytesMax - 3 { break }
+        cut.unicodeScalars.append(character)
+    }
+    return cut + "..."
+}
