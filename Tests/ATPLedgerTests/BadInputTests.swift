@@ -102,6 +102,21 @@ import Testing
         }
     }
 
+    /// Names shown in logs: valid UTF-8 as it is, stray bytes as \xNN, never more than 255 bytes.
+    @Test func escapedNamesArePrintableAndBounded() {
+        func escaped(_ bytes: [UInt8], bytesMax: Int = 255) -> String {
+            bytes.withUnsafeBytes { escapedName($0, bytesMax: bytesMax) }
+        }
+        #expect(escaped(Array("SKU-é".utf8)) == "SKU-é")
+        #expect(escaped([0x53, 0xC0, 0xAF, 0x54]) == "S\\xC0\\xAFT")
+        #expect(escaped([0x41, 0x80]) == "A\\x80")
+        #expect(escaped([0xED, 0xA0, 0x80]) == "\\xED\\xA0\\x80")
+        #expect(escaped([0x05, 0xFF]) == "\u{05}\\xFF")
+        let long = escaped([UInt8](repeating: 0xFF, count: 255))
+        #expect(long.utf8.count <= 255 && long.hasSuffix("...") && long.hasPrefix("\\xFF\\xFF"))
+        #expect(escaped(Array("abcdef".utf8), bytesMax: 5) == "ab...")
+    }
+
     @Test func invalidNameErrorsMapToRejectionReasons() {
         #expect(InvalidNameError(kind: .sku, problem: .empty).reason == .invalidSKUName)
         #expect(InvalidNameError(kind: .location, problem: .notUTF8).reason == .invalidLocationName)
