@@ -296,6 +296,23 @@ import Testing
         f.engine.checkInvariants()
     }
 
+    /// Retention 0 (SEMANTICS §6): "after the window" is strict, so a settle in the same
+    /// millisecond still remembers the outcome and the first settle a millisecond later drops it.
+    @Test func retentionZeroRemembersWithinTheSameMillisecond() {
+        let f = tenOnHand { $0.reservationOutcomeRetentionMilliseconds = 0 }
+        let id = f.reservationID(homeShard: 2)
+        let other1 = f.reservationID(homeShard: 2, skipping: [id])
+        let other2 = f.reservationID(homeShard: 2, skipping: [id, other1])
+        #expect(f.reserve(id, [("SKU-1", "S1", 3)]).state == .held)
+        #expect(f.release(id).state == .released)
+        #expect(f.reserve(other1, [("SKU-1", "S1", 99)]).state == .refused)
+        #expect(f.commit(id).error == .notHeld(.released), "same millisecond: still remembered")
+        f.engine.advanceClock(byMilliseconds: 1)
+        #expect(f.reserve(other2, [("SKU-1", "S1", 99)]).state == .refused)
+        #expect(f.commit(id).error == .unknownReservation, "one millisecond later: forgotten")
+        f.engine.checkInvariants()
+    }
+
     /// A committed outcome is forgotten like the others; its unshipped committed units stay on the
     /// cell until shipped, and the id cannot hold units on that shard again while they do.
     @Test func forgottenCommittedReservation() {
