@@ -35,12 +35,13 @@ public final class DurableLedger: Sendable {
 
     /// Recovers the ledger in `durability.dataDirectory` (created when missing) and returns it
     /// recording. `log` gets one line per notable step (snapshot skipped, tail cut, repairs).
+    /// With `hosts` the engine's cores run on them (thread-per-core, `Engine(configuration:hosts:)`).
     ///
     /// Cost: reads the newest valid snapshot and every journal record after it. Throws
     /// `DurabilityError` (locked directory, worker count mismatch, unreadable journal, a snapshot
     /// that does not fit the configuration, a record that cannot be replayed).
     public static func open(configuration ledger: LedgerConfiguration, durability: DurabilityConfiguration,
-                            clock: EngineClock = .system(),
+                            clock: EngineClock = .system(), hosts: [any CoreHost]? = nil,
                             log: @escaping @Sendable (String) -> Void = { _ in }) throws(DurabilityError) -> DurableLedger {
         let started = monotonicMilliseconds()
         let lock = try DataDirectoryLock(directory: durability.dataDirectory)
@@ -76,7 +77,7 @@ public final class DurableLedger: Sendable {
         for (index, stream) in streams.enumerated() where stream.recovery.nextLSN - 1 < marks[index] {
             throw .journalBehindSnapshot(streamIndex: index, lastLSN: stream.recovery.nextLSN - 1, snapshotMark: marks[index])
         }
-        let engine = try makeEngine(ledger, loaded?.0, clock: clock)
+        let engine = try makeEngine(ledger, loaded?.0, clock: clock, hosts: hosts)
         report.recordsReplayed = try replay(engine, durability, marks: marks)
         let watermarks = loaded.map { image in
             [NameKind.sku, .location, .channel, .source].map { image.0.names($0).count }
@@ -153,16 +154,17 @@ public final class DurableLedger: Sendable {
     }
 
     private static func makeEngine(_ ledger: LedgerConfiguration, _ image: LedgerImage?,
-                                   clock: EngineClock) throws(DurabilityError) -> Engine {
+                                   clock: EngineClock, hosts: [any CoreHost]?) throws(DurabilityError) -> Engine {
         if let image {
             do {
-                return try Engine(restoring: image, configuration: ledger, clock: clock, expiriesSuspended: true)
+                return try Engine(restoring: image, configuration: ledger, clock: clock, expiriesSuspended: true,
+                                  hosts: hosts)
             } catch {
                 throw .snapshotDoesNotFit(error)
             }
         }
         do {
-            return try Engine(configuration: ledger, clock: clock, expiriesSuspended: true)
+            return try Engine(configuration: ledger, clock: clock, expiriesSuspended: true, hosts: hosts)
         } catch {
             throw .engine(error)
         }

@@ -16,6 +16,8 @@ public struct ATPDOptions: Sendable, Equatable {
     public var workerCount: Int? = nil
     /// `--io-threads`: `ioThreads`.
     public var ioThreads: Int? = nil
+    /// `--thread-per-core`: `threadPerCore` (true when given; nil leaves the file's or the default).
+    public var threadPerCore: Bool? = nil
     /// `--metrics-host`: `metricsHost`.
     public var metricsHost: String? = nil
     /// `--metrics-port`: `metricsPort`.
@@ -68,12 +70,14 @@ public enum ConfigurationResolver {
         if let port = options.port { configuration.port = port }
         if let shards = options.shardCount { configuration.ledger.shardCount = shards }
         if let ioThreads = options.ioThreads { configuration.ioThreads = ioThreads }
+        if let perCore = options.threadPerCore { configuration.threadPerCore = perCore }
         if let workers = options.workerCount {
             configuration.ledger.workerCount = workers
         } else if !(options.configFile.map(fileSetsWorkerCount) ?? false) {
-            // Leave the I/O threads a core: on a 2-core machine, 1 worker + 1 event loop.
-            configuration.ledger.workerCount = max(1, min(configuration.ledger.shardCount,
-                                                          coreCount - configuration.ioThreads))
+            // Thread-per-core: a core (event loop and shards) per CPU. Otherwise leave the I/O
+            // threads a core: on a 2-core machine, 1 worker + 1 event loop.
+            let cores = configuration.threadPerCore ? coreCount : coreCount - configuration.ioThreads
+            configuration.ledger.workerCount = max(1, min(configuration.ledger.shardCount, cores))
         }
         if let host = options.metricsHost { configuration.metricsHost = host }
         if let port = options.metricsPort { configuration.metricsPort = port }
@@ -116,6 +120,7 @@ extension ATPDOptions {
             ("ioThreads", ioThreads != nil, "--io-threads"), ("metricsHost", metricsHost != nil, "--metrics-host"),
             ("metricsPort", metricsPort != nil, "--metrics-port"), ("logLevel", logLevel != nil, "--log-level"),
             ("tokensFile", tokensFile != nil, "--tokens-file"),
+            ("threadPerCore", threadPerCore != nil, "--thread-per-core"),
         ]
         return flags.first { $0.key == key && $0.given }?.flag
     }

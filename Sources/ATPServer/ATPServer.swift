@@ -8,13 +8,17 @@ import Synchronization
 ///
 /// Threads: `ioThreads` SwiftNIO event loops decode frames, resolve names and encode replies; the
 /// engine's worker threads own the shards; a small thread pool runs the rare blocking calls
-/// (channel changes, statistics). Requests reach workers through lock-free inboxes.
+/// (channel changes, statistics). Requests reach workers through lock-free inboxes. With
+/// `threadPerCore` the event loops are the engine's cores (`ServerEventLoops`): a request for the
+/// connection's own core runs where it is read, others travel to their core's inbox.
 public final class ATPServer: Sendable {
     /// The ledger this server serves.
     public let engine: Engine
     /// The configuration in force.
     public let configuration: ServerConfiguration
     private let group: MultiThreadedEventLoopGroup
+    /// The loops that host the engine's cores (thread-per-core), or nil.
+    private let eventLoops: ServerEventLoops?
     private let threadPool: NIOThreadPool
     private let counters = ServerCounters()
     /// Per-request counters recorded on the event loops (frames sent by outcome, query latency).
@@ -26,17 +30,36 @@ public final class ATPServer: Sendable {
 
     /// Creates the server and its engine (or serves `engine` when given). `snapshot` takes a
     /// snapshot for `snapshotNow` (a durable ledger's); without it `snapshotNow` is answered
-    /// `notImplemented`. Throws on a bad configuration.
-    public init(configuration: ServerConfiguration, engine: Engine? = nil, snapshot: SnapshotHook? = nil) throws(ConfigurationError) {
+    /// `notImplemented`. With `threadPerCore`, a given `engine` must run on `eventLoops`' hosts
+    /// (made first, `ServerEventLoops(count:)`); without one both are made here. Throws on a bad
+    /// configuration.
+    public init(configuration: ServerConfiguration, engine: Engine? = nil, eventLoops: ServerEventLoops? = nil,
+                snapshot: SnapshotHook? = nil) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.snapshot = snapshot
-        if let engine {
-            self.engine = engine
+        if configuration.threadPerCore {
+            let loops = eventLoops ?? ServerEventLoops(count: configuration.ledger.workerCount)
+            guard loops.count == configuration.ledger.workerCount else {
+                throw ConfigurationError(key: "ledger.workerCount", value: "\(configuration.ledger.workerCount)",
+                                         reason: "thread-per-core needs one event loop per core; \(loops.count) were made")
+            }
+            if let engine {
+                guard engine.isHosted, engine.configuration.workerCount == loops.count else {
+                    throw ConfigurationError(key: "threadPerCore", value: "true",
+                                             reason: "the engine given does not run on the server's event loops")
+                }
+                self.engine = engine
+            } else {
+                self.engine = try Engine(configuration: configuration.ledger, hosts: loops.coreHosts)
+            }
+            self.eventLoops = loops
+            group = loops.group
         } else {
-            self.engine = try Engine(configuration: configuration.ledger)
+            if let engine { self.engine = engine } else { self.engine = try Engine(configuration: configuration.ledger) }
+            self.eventLoops = nil
+            group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.ioThreads)
         }
-        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.ioThreads)
         requestMetrics = RequestMetrics(group: group)
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
@@ -53,6 +76,7 @@ public final class ATPServer: Sendable {
         let counters = self.counters
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark
+        let eventLoops = self.eventLoops
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -63,7 +87,7 @@ public final class ATPServer: Sendable {
                 registry.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
-                        executor: executor, counters: counters,
+                        executor: executor, counters: counters, coreIndex: eventLoops?.coreIndex(of: channel.eventLoop),
                         metrics: requestMetrics.recorder(for: channel.eventLoop),
                         onClose: { registry.remove($0) }))
                 }

@@ -25,6 +25,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private let executor: RequestExecutor
     private let counters: ServerCounters
+    /// The engine core this connection's event loop hosts (thread-per-core), or nil: requests for
+    /// that core's shards are executed inline, during the read.
+    private let coreIndex: Int?
+    /// Replies executed inline during this read, flushed once when the read's frames are done.
+    private var inlineReplies: ByteBuffer? = nil
     /// This loop's per-request counters (frames sent by outcome, query latency).
     private let metrics: LoopRequestMetrics
     private let limits: ProtocolLimits
@@ -51,10 +56,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var mailbox: ReplyMailbox? = nil
     private var context: ChannelHandlerContext? = nil
 
-    init(executor: RequestExecutor, counters: ServerCounters, metrics: LoopRequestMetrics,
+    init(executor: RequestExecutor, counters: ServerCounters, coreIndex: Int? = nil, metrics: LoopRequestMetrics,
          onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
         self.executor = executor
         self.counters = counters
+        self.coreIndex = coreIndex
         self.metrics = metrics
         self.limits = executor.configuration.limits
         self.onClose = onClose
@@ -160,6 +166,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
         reportInboundBytes()
+        flushInlineReplies()
         submitPendingQueries()
         if readHeldBack && !isBlocked {
             readHeldBack = false
@@ -215,6 +222,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func start(_ request: Request, opcode: Opcode, requestID: UInt32, since: NIODeadline) {
         guard let context, let mailbox else { return }
         if case .query(let query) = request {
+            if coreIndex != nil && answerInline(query, requestID: requestID) { return }
             inFlight += 1
             // One clock read per read's worth of queries: they are submitted together.
             let started = pendingQueries.first?.startNanoseconds ?? NIODeadline.now().uptimeNanoseconds
@@ -286,6 +294,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
         processFrames()
     }
 
+    // MARK: - Inline execution (thread-per-core)
+
+    /// Answers a query on this loop's own core, when every item is for that core; the reply goes
+    /// into `inlineReplies`. False (nothing done) when some item is for another core.
+    private func answerInline(_ query: QueryRequest, requestID: UInt32) -> Bool {
+        guard let coreIndex, let context else { return false }
+        let started = NIODeadline.now().uptimeNanoseconds
+        guard let result = executor.answerInline(query, onCore: coreIndex) else { return false }
+        var buffer = inlineReplies ?? context.channel.allocator.buffer(capacity: 1024)
+        RequestExecutor.encodeQueryReply(result, request: query, requestID: requestID, catalog: executor.engine.catalog,
+                                         frameBytesMax: limits.frameBytesMax, into: &buffer)
+        inlineReplies = buffer
+        counters.requestsAnswered.wrappingIncrement(ordering: .relaxed)
+        counters.requestsInline.wrappingIncrement(ordering: .relaxed)
+        metrics.recordQuery(kind: QueryRequestKind(query), startNanoseconds: started)
+        return true
+    }
+
+    /// Writes the replies executed inline during this read, with one flush.
+    private func flushInlineReplies() {
+        guard let buffer = inlineReplies, let context else { return }
+        inlineReplies = nil
+        guard context.channel.isActive else { return }
+        metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
     // MARK: - Writing
 
     /// Writes replies that came back from the engine (called on the event loop by the mailbox).
@@ -304,7 +339,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func write(_ writers: [ReplyWriter], thenClose: Bool) {
         guard let context, context.channel.isActive else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 512)
+        // Replies executed inline earlier in this read go first, in the same flush.
+        var buffer = inlineReplies ?? context.channel.allocator.buffer(capacity: 512)
+        inlineReplies = nil
         for writer in writers { writer(&buffer) }
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         if thenClose {

@@ -53,6 +53,15 @@ extension RequestExecutor {
         return submitted == .accepted ? .started : .inboxFull
     }
 
+    /// Answers `request` on the calling thread when it is the host of `coreIndex` and every item is
+    /// for that core (thread-per-core); nil otherwise, with nothing done.
+    func answerInline(_ request: QueryRequest, onCore coreIndex: Int) -> QueryBatchResult? {
+        var queries: [AvailabilityQuery] = []
+        queries.reserveCapacity(request.count)
+        appendQueries(of: request, to: &queries)
+        return engine.answerInline(queries, onCore: coreIndex)
+    }
+
     /// Resolves a request's names (lookups only) into engine queries.
     private func appendQueries(of request: QueryRequest, to queries: inout [AvailabilityQuery]) {
         let catalog = engine.catalog

@@ -52,6 +52,7 @@ extension ServerConfiguration {
         if let host = try reader.string("host") { self.host = host }
         if let port = try reader.int("port") { self.port = port }
         if let threads = try reader.int("ioThreads") { ioThreads = threads }
+        if let perCore = try reader.bool("threadPerCore") { threadPerCore = perCore }
         if let wait = try reader.int("inboxWaitMillisecondsMax") { inboxWaitMillisecondsMax = wait }
         if let mark = try reader.int("outboundBytesHighWaterMark") { outboundBytesHighWaterMark = mark }
         if let grace = try reader.int("shutdownGraceMilliseconds") { shutdownGraceMilliseconds = grace }

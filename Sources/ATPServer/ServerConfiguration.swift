@@ -25,7 +25,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// TCP port; 0 picks a free one (tests). Default 7411.
     public var port: Int = 7411
     /// Event-loop (I/O) threads. Default 1: on small machines the shard workers need the other cores.
+    /// Ignored with `threadPerCore`, where there is one event loop per core.
     public var ioThreads: Int = 1
+    /// Thread-per-core: the engine's cores run on the server's event loops (one per
+    /// `ledger.workerCount`), and a request whose shards are on the connection's own core is
+    /// executed where it is read, with no hand-off to another thread. Default false.
+    public var threadPerCore: Bool = false
     /// The ledger's shards, workers and limits.
     public var ledger = LedgerConfiguration()
     /// Frame, batch, in-flight and connection limits.
@@ -163,7 +168,7 @@ extension ServerConfiguration {
     /// The effective configuration as lines of `key = value` (tokens hidden), for `--print-config`.
     public func describe() -> String {
         var lines = [
-            "host = \(host)", "port = \(port)", "ioThreads = \(ioThreads)",
+            "host = \(host)", "port = \(port)", "ioThreads = \(ioThreads)", "threadPerCore = \(threadPerCore)",
             "inboxWaitMillisecondsMax = \(inboxWaitMillisecondsMax)",
             "outboundBytesHighWaterMark = \(outboundBytesHighWaterMark)",
             "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",

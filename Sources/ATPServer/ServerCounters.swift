@@ -11,6 +11,8 @@ final class ServerCounters: Sendable {
     let connectionsRefused = ManagedAtomic<UInt64>(0)
     let framesReceived = ManagedAtomic<UInt64>(0)
     let requestsAnswered = ManagedAtomic<UInt64>(0)
+    /// Requests executed inline, on the connection's own core (thread-per-core); part of `requestsAnswered`.
+    let requestsInline = ManagedAtomic<UInt64>(0)
     let errorsSent = ManagedAtomic<UInt64>(0)
     let readPauses = ManagedAtomic<UInt64>(0)
     let inboxFullRetries = ManagedAtomic<UInt64>(0)
@@ -46,6 +48,7 @@ final class ServerCounters: Sendable {
             StatEntry("server.connections.refused", .unsigned(connectionsRefused.load(ordering: .relaxed))),
             StatEntry("server.frames.received", .unsigned(framesReceived.load(ordering: .relaxed))),
             StatEntry("server.requests.answered", .unsigned(requestsAnswered.load(ordering: .relaxed))),
+            StatEntry("server.requests.inline", .unsigned(requestsInline.load(ordering: .relaxed))),
             StatEntry("server.errors.sent", .unsigned(errorsSent.load(ordering: .relaxed))),
             StatEntry("server.reads.paused", .unsigned(readPauses.load(ordering: .relaxed))),
             StatEntry("server.inbox.fullRetries", .unsigned(inboxFullRetries.load(ordering: .relaxed))),

@@ -36,8 +36,11 @@ struct ATPD: ParsableCommand {
     var shards: Int?
     @Option(name: .long, help: "Shard worker threads (default: the number of cores).")
     var workers: Int?
-    @Option(name: .customLong("io-threads"), help: "Event-loop threads (default 1).")
+    @Option(name: .customLong("io-threads"), help: "Event-loop threads (default 1; ignored with --thread-per-core).")
     var ioThreads: Int?
+    @Flag(name: .customLong("thread-per-core"),
+          help: "Run the shards on the event loops, one per core, executing requests where they are read.")
+    var threadPerCore = false
     @Option(name: .customLong("metrics-host"), help: "Address of the metrics and health listener (default 127.0.0.1).")
     var metricsHost: String?
     @Option(name: .customLong("metrics-port"),
@@ -115,6 +118,7 @@ struct ATPD: ParsableCommand {
         options.shardCount = shards
         options.workerCount = workers
         options.ioThreads = ioThreads
+        options.threadPerCore = threadPerCore ? true : nil
         options.metricsHost = metricsHost
         options.metricsPort = metricsPort
         options.logLevel = logLevel
@@ -147,7 +151,7 @@ struct ATPD: ParsableCommand {
         let started = ContinuousClock.now
         logger.info("starting", metadata: [
             "pid": "\(getpid())", "shards": "\(configuration.ledger.shardCount)",
-            "workers": "\(configuration.ledger.workerCount)", "ioThreads": "\(configuration.ioThreads)",
+            "workers": "\(configuration.ledger.workerCount)", "ioThreads": "\(configuration.ioThreads)", "threadPerCore": "\(configuration.threadPerCore)",
             "tokens": "\(configuration.tokens.count)", "tokensFrom": "\(resolved.tokenOrigin.rawValue)",
         ])
         let running: RunningServer
@@ -235,7 +239,7 @@ struct RunningServer: Sendable {
 
     /// Recovers the ledger from the data directory (snapshot + journal), before anything serves.
     static func openLedger(_ configuration: ServerConfiguration, _ durability: DurabilityConfiguration,
-                           logger: Logger) throws -> DurableLedger {
+                           eventLoops: ServerEventLoops?, logger: Logger) throws -> DurableLedger {
         logger.info("recovering", metadata: [
             "dataDirectory": "\(durability.dataDirectory)", "durability": "\(durability.journal.durability)",
             "snapshotIntervalSeconds": "\(durability.snapshotIntervalSeconds)", "snapshotsKept": "\(durability.snapshotsKept)",
@@ -247,7 +251,8 @@ struct RunningServer: Sendable {
                 acceptJournalDamage); remove it once this start is done
                 """)
         }
-        let ledger = try DurableLedger.open(configuration: configuration.ledger, durability: durability) { line in
+        let ledger = try DurableLedger.open(configuration: configuration.ledger, durability: durability,
+                                            hosts: eventLoops?.coreHosts) { line in
             switch RecoveryLog.severity(of: line) {
             case .error: logger.error("\(line)")
             case .warning: logger.warning("\(line)")
@@ -281,9 +286,11 @@ struct RunningServer: Sendable {
         let ledger: DurableLedger?
         let server: ATPServer
         do {
-            ledger = try durability.map { try openLedger(configuration, $0, logger: logger) }
+            // Thread-per-core: the event loops exist first, so that the recovered engine's cores run on them.
+            let eventLoops = configuration.threadPerCore ? ServerEventLoops(count: configuration.ledger.workerCount) : nil
+            ledger = try durability.map { try openLedger(configuration, $0, eventLoops: eventLoops, logger: logger) }
             phase.set("loading and binding the protocol port")
-            server = try ATPServer(configuration: configuration, engine: ledger?.engine,
+            server = try ATPServer(configuration: configuration, engine: ledger?.engine, eventLoops: eventLoops,
                                    snapshot: ledger.map { ledger in SnapshotHook { ledger.snapshotNowReply() } })
         } catch {
             listener?.shutdown()

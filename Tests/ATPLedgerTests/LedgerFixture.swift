@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ATPLedger
 import Testing
 
@@ -7,16 +10,28 @@ final class LedgerFixture {
     var catalog: Catalog { engine.catalog }
     private var nextSequence: UInt64 = 1
 
-    init(shardCount: Int = 8, workerCount: Int = 2, configure: (inout LedgerConfiguration) -> Void = { _ in }) {
+    /// The threads the cores run on when hosted (thread-per-core), else empty.
+    let hosts: [ThreadCoreHost]
+
+    /// Whether fixtures host their cores on `ThreadCoreHost`s unless told (`ATP_TEST_HOSTED_CORES=1`
+    /// runs the whole ledger suite once more that way).
+    static let hostedByDefault = getenv("ATP_TEST_HOSTED_CORES").map { String(cString: $0) == "1" } ?? false
+
+    init(shardCount: Int = 8, workerCount: Int = 2, hosted: Bool = LedgerFixture.hostedByDefault,
+         clock: EngineClock = .manual(), configure: (inout LedgerConfiguration) -> Void = { _ in }) {
         var configuration = LedgerConfiguration()
         configuration.shardCount = shardCount
         configuration.workerCount = workerCount
         configuration.workerSpinIterations = 50
         configure(&configuration)
-        engine = try! Engine(configuration: configuration, clock: .manual())
+        hosts = hosted ? ThreadCoreHost.hosts(configuration.workerCount) : []
+        engine = try! Engine(configuration: configuration, clock: clock, hosts: hosted ? hosts : nil)
     }
 
-    deinit { engine.shutdown() }
+    deinit {
+        engine.shutdown()
+        for host in hosts { host.stop() }
+    }
 
     func sku(_ name: String) -> SKUID { try! catalog.sku(name) }
     func location(_ name: String) -> LocationID { try! catalog.location(name) }

@@ -9,6 +9,7 @@ import Darwin
 extension Engine {
     /// Applies a batch of events and waits for the outcomes.
     public func apply(_ batch: EventBatch) -> EventBatchResult {
+        preconditionNotOnAHost()
         let answer = OneShot<EventBatchResult>()
         while submit(batch, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
         return answer.wait()
@@ -16,6 +17,7 @@ extension Engine {
 
     /// Answers a batch of queries and waits.
     public func query(_ queries: [AvailabilityQuery]) -> QueryBatchResult {
+        preconditionNotOnAHost()
         let answer = OneShot<QueryBatchResult>()
         while submit(queries: queries, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
         return answer.wait()
@@ -23,6 +25,7 @@ extension Engine {
 
     /// Reserves and waits for the answer.
     public func reserve(_ request: ReserveRequest) -> ReservationReply {
+        preconditionNotOnAHost()
         let answer = OneShot<ReservationReply>()
         while submitReserve(request, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
         return answer.wait()
@@ -30,6 +33,7 @@ extension Engine {
 
     /// Commits and waits for the answer.
     public func commit(_ id: ReservationID) -> ReservationReply {
+        preconditionNotOnAHost()
         let answer = OneShot<ReservationReply>()
         while submitCommit(id, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
         return answer.wait()
@@ -37,6 +41,7 @@ extension Engine {
 
     /// Releases and waits for the answer.
     public func release(_ id: ReservationID) -> ReservationReply {
+        preconditionNotOnAHost()
         let answer = OneShot<ReservationReply>()
         while submitRelease(id, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
         return answer.wait()

@@ -63,16 +63,36 @@ public final class Engine: Sendable {
     let core: EngineCore
     private let isShutDown = ManagedAtomic<Bool>(false)
 
-    /// Starts the worker threads. Throws when the configuration is invalid. With `expiriesSuspended`
-    /// no reservation expires until `resumeExpiries()` (recovery replays first).
+    /// Starts the worker threads, or with `hosts` (one per worker) runs core `i` on `hosts[i]`
+    /// instead: thread-per-core, where a server's event loops own the shards and execute requests
+    /// for them where they are read (`answerInline`). Throws when the configuration is invalid.
+    /// With `expiriesSuspended` no reservation expires until `resumeExpiries()` (recovery replays first).
     public init(configuration: LedgerConfiguration = LedgerConfiguration(), catalog: Catalog = Catalog(),
-                clock: EngineClock = .system(), expiriesSuspended: Bool = false) throws(ConfigurationError) {
+                clock: EngineClock = .system(), expiriesSuspended: Bool = false,
+                hosts: [any CoreHost]? = nil) throws(ConfigurationError) {
         try configuration.validate()
+        if let hosts, hosts.count != configuration.workerCount {
+            throw ConfigurationError(key: "workerCount", value: "\(configuration.workerCount)",
+                                     reason: "must equal the number of core hosts (\(hosts.count))")
+        }
         core = EngineCore(configuration: configuration, catalog: catalog, clock: clock,
                           expiriesSuspended: expiriesSuspended)
-        core.workers = (0..<configuration.workerCount).map { ShardWorker(index: $0, core: core) }
+        core.workers = (0..<configuration.workerCount).map { ShardWorker(index: $0, core: core, host: hosts?[$0]) }
         for worker in core.workers { worker.start() }
     }
+
+    /// Whether the cores run on hosts (thread-per-core) rather than worker threads of their own.
+    public var isHosted: Bool { core.workers.first?.host != nil }
+
+    /// The core whose host thread is the calling thread, or nil (also for an engine with worker
+    /// threads of its own). Cost: one check per core.
+    public func coreOfCurrentThread() -> Int? {
+        guard isHosted else { return nil }
+        return core.workers.firstIndex { $0.isDrivingThread }
+    }
+
+    /// The core (worker) that owns `sku`'s shard.
+    public func coreIndex(of sku: SKUID) -> Int { core.workerIndex(ofShard: core.shardIndex(of: sku)) }
 
     deinit { shutdown() }
 
@@ -158,6 +178,28 @@ public final class Engine: Sendable {
             defer { part += 1 }
             return QueryTask(queries: queries, indices: indices, part: part, aggregate: aggregate)
         }
+    }
+
+    /// Answers `queries` at once on the calling thread, when it is the host of `coreIndex` and every
+    /// query's SKU belongs to that core (an unknown name's id routes like any other); otherwise returns nil and
+    /// does nothing. The inline path of a thread-per-core server: no hand-off, no wake-up. Messages
+    /// from other cores queued before the call are applied first (so a reply another core sent
+    /// before is never overtaken), and reservations due by now expire first.
+    public func answerInline(_ queries: [AvailabilityQuery], onCore coreIndex: Int) -> QueryBatchResult? {
+        let worker = core.workers[coreIndex]
+        guard worker.isDrivingThread else { return nil }
+        for query in queries where self.coreIndex(of: query.sku) != coreIndex { return nil }
+        worker.prepareInline()
+        let count = queries.count
+        guard count > 0 else { return QueryBatchResult(answers: [], parts: [[]]) }
+        var answers = [QueryAnswer](repeating: .unknown, count: count)
+        var cells: [CellAvailability] = []
+        cells.reserveCapacity(count)
+        answers.withUnsafeMutableBufferPointer { buffer in
+            worker.ledger.answer(queries, indices: Array(0..<Int32(count)), part: 0, answers: buffer.baseAddress!,
+                                 cells: &cells)
+        }
+        return QueryBatchResult(answers: answers, parts: [cells])
     }
 
     // MARK: - Reservations
@@ -249,8 +291,16 @@ public final class Engine: Sendable {
 
     // MARK: - Worker control
 
+    /// Stops with a clear message when a blocking call is made on a core's host thread, where it
+    /// would wait for work that only that thread can do.
+    func preconditionNotOnAHost(_ function: StaticString = #function) {
+        precondition(!core.workers.contains { $0.isDrivingThread },
+                     "Engine.\(function) blocks and was called on a core's host thread")
+    }
+
     /// Runs `body` on every worker thread and waits for all. Not for event loops: it blocks.
     func onEveryWorker(_ body: @escaping (ShardWorker) -> Void) {
+        preconditionNotOnAHost()
         let waits = core.workers.map { worker -> OneShot<Bool> in
             let done = OneShot<Bool>()
             worker.submitInternal(ClosureTask { worker in
@@ -272,6 +322,7 @@ public final class Engine: Sendable {
     /// including the expiry of every reservation due by the clock's current time. Work submitted
     /// concurrently by other threads may delay the return; it never makes it return early.
     public func waitUntilIdle() {
+        preconditionNotOnAHost()
         // 1. A barrier through every external inbox: inboxes are FIFO, so once it ran, every task
         //    accepted before this call has run its first step.
         let waits = core.workers.map { worker -> OneShot<Bool> in

@@ -4,20 +4,31 @@ import CATPSupport
 import DequeModule
 import Synchronization
 
-/// A worker thread driving one `CoreLedger` (the shards `index`, `index + workerCount`, ...). It
-/// drains its inboxes in order, hands each task to its ledger, runs reservation expiries, and parks
-/// when idle. It is the only thread that touches its ledger: no locks on the hot path. As the
-/// ledger's `CoreEnvironment` it carries messages to other workers and waits for the journal.
+/// What drives one `CoreLedger` (the shards `index`, `index + workerCount`, ...): its own worker
+/// thread, or a `CoreHost` (a server's event loop, thread-per-core). Either way it drains its
+/// inboxes in order, hands each task to its ledger and runs reservation expiries; an own thread
+/// parks when idle, a host is asked to drain again when work arrives. One thread only ever touches
+/// the ledger: no locks on the hot path. As the ledger's `CoreEnvironment` it carries messages to
+/// other workers and waits for the journal.
 ///
 /// Safety argument for `@unchecked Sendable`: producers on other threads call only `submit`,
-/// `submitInternal` and `wake`, which use the lock-free rings, the mutex-guarded overflow list and
-/// the parker; durability callbacks (journal flusher threads) only submit tasks. Everything else
-/// (the ledger, the local message queue) is touched only by the worker's own thread, from `run()`.
+/// `submitInternal` and `wake`, which use the lock-free rings, the mutex-guarded overflow list, the
+/// parker and the atomic `driveScheduled`; durability callbacks (journal flusher threads) only
+/// submit tasks. Everything else (the ledger, the local message queue, the expiry timer state) is
+/// touched only by the driving thread: `run()` on an own thread, `drive()` on the host's.
 final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     let index: Int
     unowned(unsafe) let core: EngineCore
     /// The core's state machine (set once in init).
     private(set) var ledger: CoreLedger!
+    /// The thread that drives this core when it is not a thread of its own (set once in init).
+    let host: (any CoreHost)?
+    /// Hosted: a `drive()` is queued on the host and has not started yet (coalesces wake-ups).
+    private let driveScheduled = ManagedAtomic<Bool>(false)
+    /// Hosted: the deadline of the expiry timer armed on the host, or nil (driving thread only).
+    private var expiryTimerMilliseconds: Int64? = nil
+    /// Hosted: `stopped` was fulfilled (driving thread only).
+    private var stopFulfilled = false
 
     private let external: TaskRing
     private let internalRing: TaskRing
@@ -31,9 +42,10 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     /// Tasks completed (for statistics), written by the worker only.
     let tasksCompleted = ManagedAtomic<UInt64>(0)
 
-    init(index: Int, core: EngineCore) {
+    init(index: Int, core: EngineCore, host: (any CoreHost)? = nil) {
         self.index = index
         self.core = core
+        self.host = host
         let configuration = core.configuration
         external = TaskRing(capacity: configuration.inboxCapacityRequests)
         internalRing = TaskRing(capacity: configuration.internalRingCapacityMessages)
@@ -41,12 +53,25 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
                             rejectionLog: core.rejectionLog, environment: self)
     }
 
+    /// Wakes whatever drives the core: the parked thread, or a drive queued on the host.
+    @inline(__always) private func signal() {
+        if host == nil { parker.unpark() } else { scheduleDrive() }
+    }
+
+    /// Queues one `drive()` on the host unless one is queued already. The exchange pairs with the
+    /// one at the start of `drive()`: work published before it is seen by that drive or a later one.
+    private func scheduleDrive() {
+        guard let host, !driveScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // The closure keeps the worker alive until it ran, even past the engine's shutdown.
+        host.execute { [self] in drive() }
+    }
+
     // MARK: - Producers (any thread)
 
     /// Enqueues an external task; false when the inbox is full (back-pressure).
     func submit(_ task: WorkerTask) -> Bool {
         guard external.tryEnqueue(task) else { return false }
-        parker.unpark()
+        signal()
         return true
     }
 
@@ -56,7 +81,7 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
             overflow.withLock { $0.append(task) }
             overflowCount.wrappingIncrement(ordering: .releasing)
         }
-        parker.unpark()
+        signal()
     }
 
     /// `submitInternal(_:)` for work that `Engine.waitUntilIdle()` must wait for.
@@ -67,14 +92,19 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     }
 
     /// Wakes the worker (a manual clock moved, or a stop was requested).
-    func wake() { parker.unpark() }
+    func wake() { signal() }
 
-    /// Requests a stop and waits for the thread to finish what it has.
+    /// Requests a stop and waits for the thread (or the host) to finish what it has. Not on the
+    /// host's own thread: it would wait for itself.
     func stop() {
+        precondition(host?.isCurrentThread != true, "Engine.shutdown() on a core's host thread")
         stopRequested.store(true, ordering: .releasing)
-        parker.unpark()
+        signal()
         _ = stopped.wait()
     }
+
+    /// Whether the calling thread drives this core (hosted cores only; an own thread is never the caller).
+    var isDrivingThread: Bool { host?.isCurrentThread == true }
 
     /// External tasks waiting.
     var inboxDepth: Int { external.depth }
@@ -127,7 +157,57 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
     // MARK: - The loop (worker thread)
 
     func start() {
+        if host != nil {
+            scheduleDrive()
+            return
+        }
         startThread(name: "atp-worker-\(index)") { [self] in run() }
+    }
+
+    // MARK: - Hosted (the host's thread)
+
+    /// One turn on the host: runs what is queued, up to a bounded amount so the host's own work
+    /// (socket reads and writes) goes on, runs due expiries and arms the next expiry's timer.
+    private func drive() {
+        _ = driveScheduled.exchange(false, ordering: .acquiringAndReleasing)
+        // After the stop the engine (and `core`) may be gone: a late drive or timer does nothing.
+        guard !stopFulfilled else { return }
+        var rounds = 0
+        while rounds < 16, drainOnce() { rounds += 1 }
+        runExpiries()
+        if hasWork() {
+            scheduleDrive()
+        } else if stopRequested.load(ordering: .acquiring) {
+            if !stopFulfilled {
+                stopFulfilled = true
+                stopped.fulfil(true)
+            }
+            return
+        }
+        armExpiryTimer()
+    }
+
+    /// Runs on the host's thread before a request is executed there (inline): messages from other
+    /// cores first, so a change sent before a reply went out is applied before a request the client
+    /// sent after that reply; then due expiries. Cost when nothing is queued: a few loads.
+    func prepareInline() {
+        assert(isDrivingThread, "inline work off the core's host thread")
+        _ = drainMessages()
+        runExpiries()
+    }
+
+    /// Asks the host to drive the core once the earliest reservation is due (a wall clock only:
+    /// a manual clock's moves wake the core themselves).
+    private func armExpiryTimer() {
+        guard let host, !core.clock.isManual, let due = ledger.nextExpiryMilliseconds else { return }
+        if let armed = expiryTimerMilliseconds, armed <= due { return }
+        expiryTimerMilliseconds = due
+        let now = core.clock.nowMilliseconds()
+        let delay = UInt64(max(0, due - now)) * 1_000_000 + 100_000
+        host.execute(afterNanoseconds: delay) { [self] in
+            if expiryTimerMilliseconds == due { expiryTimerMilliseconds = nil }
+            drive()
+        }
     }
 
     private func run() {

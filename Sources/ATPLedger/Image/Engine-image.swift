@@ -42,7 +42,8 @@ extension Engine {
     /// With `expiriesSuspended` no reservation expires until `resumeExpiries()` (recovery replays
     /// the journal first).
     public convenience init(restoring image: LedgerImage, configuration: LedgerConfiguration = LedgerConfiguration(),
-                            clock: EngineClock = .system(), expiriesSuspended: Bool = false) throws(LedgerImageError) {
+                            clock: EngineClock = .system(), expiriesSuspended: Bool = false,
+                            hosts: [any CoreHost]? = nil) throws(LedgerImageError) {
         guard image.shardCount == configuration.shardCount else {
             throw .shardCountMismatch(image: image.shardCount, configuration: configuration.shardCount)
         }
@@ -56,7 +57,7 @@ extension Engine {
         let catalog = try Catalog(restoring: image)
         do {
             try self.init(configuration: configuration, catalog: catalog, clock: clock,
-                          expiriesSuspended: expiriesSuspended)
+                          expiriesSuspended: expiriesSuspended, hosts: hosts)
         } catch {
             throw .configuration(error)
         }

@@ -1,0 +1,94 @@
+import ATPClient
+import ATPLedger
+import ATPProtocol
+import Testing
+
+/// A thread-per-core server (`threadPerCore`): the engine's cores are the event loops; a request
+/// whose shards are on the connection's own core runs inline during the read, the others travel to
+/// their core. Both paths must answer alike, and ordering across cores must hold.
+@Suite struct ThreadPerCoreTests {
+    static func fixture() throws -> ServerFixture {
+        try ServerFixture { $0.threadPerCore = true }
+    }
+
+    /// Two connections (one per loop: connections are spread round robin), every SKU queried on
+    /// each: answers equal the engine's own, and some went inline while others travelled.
+    @Test func queriesAnswerAlikeInlineAndForwarded() async throws {
+        let fixture = try Self.fixture()
+        let admin = try await fixture.connect()
+        let skus = (0..<24).map { "SKU-\($0)" }
+        _ = try await admin.ingest(source: "wms", events: skus.enumerated().map { index, sku in
+            WireEvent(kind: .receive, sku: sku, location: index % 2 == 0 ? "S1" : "S2", quantity: Int64(index + 1),
+                      sequence: UInt64(index + 1))
+        })
+        let other = try await fixture.connect()
+        let expected = fixture.engine.query(skus.map { .sku(try! fixture.engine.catalog.sku($0)) }).answers.map(\.sellable)
+        for client in [admin, other] {
+            // One request per SKU, all in flight at once (pipelined), then a batch of all of them.
+            let single = try await withThrowingTaskGroup(of: (Int, Int64).self) { group in
+                for (index, sku) in skus.enumerated() {
+                    group.addTask { (index, try await client.query([.sku(sku)]).answers[0].sellable) }
+                }
+                var answers = [Int64](repeating: -1, count: skus.count)
+                for try await (index, sellable) in group { answers[index] = sellable }
+                return answers
+            }
+            #expect(single == expected)
+            #expect(try await client.query(skus.map { .sku($0) }).answers.map(\.sellable) == expected)
+        }
+        let inline = try await admin.stat("server.requests.inline") ?? 0
+        let answered = try await admin.stat("server.requests.answered") ?? 0
+        #expect(inline >= 24, "each connection answered its own core's SKUs inline (\(inline) of \(answered))")
+        #expect(inline < answered, "the other core's SKUs were forwarded")
+        await admin.close()
+        await other.close()
+    }
+
+    /// A multi-core reservation committed, then at once a shipment naming it on the other core's
+    /// SKU: the shipment finds the committed units (the commit reached every part first).
+    @Test func aShipmentRightAfterAMultiCoreCommitFindsIt() async throws {
+        let fixture = try Self.fixture()
+        let client = try await fixture.connect()
+        let skus = (0..<8).map { "M-\($0)" }
+        _ = try await client.ingest(source: "wms", events: skus.enumerated().map { index, sku in
+            WireEvent(kind: .receive, sku: sku, location: "L", quantity: 1_000, sequence: UInt64(index + 1))
+        })
+        let catalog = fixture.engine.catalog
+        let cores = Dictionary(grouping: skus) { fixture.engine.coreIndex(of: try! catalog.sku($0)) }
+        #expect(cores.count == 2)
+        let lines = cores.values.map { WireReservationLine(sku: $0[0], target: .location("L"), quantity: 3) }
+        for round in 0..<20 {
+            let id = try ReservationID("order-\(round)")
+            let held = try await client.reserve(WireReserveRequest(id: id, ttlMilliseconds: 60_000, mode: .allOrNothing,
+                                                                   lines: lines))
+            #expect(held.state == .held)
+            #expect(try await client.commit(id).state == .committed)
+            let shipped = try await client.ingest(source: "ship", events: lines.enumerated().map { index, line in
+                WireEvent(kind: .ship, sku: line.sku, location: "L", quantity: 3, sequence: UInt64(round * 10 + index + 1),
+                          correlation: id.description)
+            })
+            #expect(shipped.appliedCount == UInt32(lines.count))
+            let cells = try await client.query(lines.map { .cell(sku: $0.sku, location: "L") }, includeCells: true)
+            #expect(cells.answers.allSatisfy { $0.cells.first?.committed == 0 }, "round \(round): \(cells.answers)")
+        }
+        await client.close()
+    }
+
+    /// Reservations expire on the cores' loops when the (manual) clock moves.
+    @Test func reservationsExpireOnTheLoops() async throws {
+        let fixture = try Self.fixture()
+        let client = try await fixture.connect()
+        _ = try await client.ingest(source: "wms", events: [WireEvent(kind: .receive, sku: "E-1", location: "L",
+                                                                      quantity: 5, sequence: 1)])
+        let id = try ReservationID("soon")
+        _ = try await client.reserve(WireReserveRequest(id: id, ttlMilliseconds: 1_000, mode: .allOrNothing,
+                                                        lines: [WireReservationLine(sku: "E-1", target: .location("L"), quantity: 5)]))
+        #expect(try await client.query([.cell(sku: "E-1", location: "L")]).answers[0].sellable == 0)
+        fixture.engine.advanceClock(byMilliseconds: 1_001)
+        #expect(try await eventually {
+            try await client.query([.cell(sku: "E-1", location: "L")]).answers[0].sellable == 5
+        })
+        #expect(try await client.release(id).state == .expired)
+        await client.close()
+    }
+}
