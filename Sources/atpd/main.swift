@@ -57,6 +57,9 @@ struct ATPD: ParsableCommand {
     @Option(name: .customLong("data-dir"),
             help: "Data directory (journal, snapshots); without it atpd runs in memory (./atp-data with --demo).")
     var dataDirectory: String?
+    @Flag(name: .customLong("in-memory"),
+          help: "Run without a data directory even with --demo or a configured one: nothing survives a restart.")
+    var inMemory = false
     @Option(name: .long, help: "Journal durability: sync (default), none, or interval:<ms> (docs/DURABILITY.md).")
     var durability: String?
     @Option(name: .customLong("snapshot-interval-seconds"), help: "Seconds between snapshots, 0 for none (default 300).")
@@ -77,8 +80,10 @@ struct ATPD: ParsableCommand {
     /// `snapshotIntervalSeconds`, `snapshotsKept`; `--demo` defaults the directory to ./atp-data),
     /// checked like the file's: `invalid configuration: KEY = VALUE: WHY (set by --FLAG)`.
     func applyDurabilityFlags(to configuration: inout ServerConfiguration) throws {
+        if inMemory && dataDirectory != nil { throw ValidationError("--in-memory and --data-dir exclude each other") }
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
         if configuration.dataDirectory == nil && demo { configuration.dataDirectory = "./atp-data" }
+        if inMemory { configuration.dataDirectory = nil }
         if let durability { configuration.durability = durability }
         if let snapshotIntervalSeconds { configuration.snapshotIntervalSeconds = snapshotIntervalSeconds }
         if let snapshotsKept { configuration.snapshotsKept = snapshotsKept }

@@ -74,5 +74,16 @@ import Testing
         let (badStatus, message) = try atpd(["--config", path, "--durability", "fsync", "--print-config"])
         #expect(badStatus == 64)
         #expect(message.contains("durability = fsync") && message.contains("(set by --durability)"), "\(message)")
+
+        // --in-memory wins over the file's directory and --demo's default; it excludes --data-dir.
+        let (memoryStatus, memory) = try atpd(["--config", path, "--demo", "--in-memory", "--print-config"])
+        #expect(memoryStatus == 0)
+        #expect(memory.contains("dataDirectory = (none: in memory)"), "\(memory)")
+        let (bothStatus, both) = try atpd(["--in-memory", "--data-dir", "/tmp/x", "--print-config"])
+        #expect(bothStatus == 64 && both.contains("exclude each other"), "\(both)")
+        // --thread-per-core: one core per CPU unless --workers says otherwise.
+        let (perCoreStatus, perCore) = try atpd(["--thread-per-core", "--workers", "2", "--print-config"])
+        #expect(perCoreStatus == 0)
+        #expect(perCore.contains("threadPerCore = true") && perCore.contains("ledger.workerCount = 2"), "\(perCore)")
     }
 }
