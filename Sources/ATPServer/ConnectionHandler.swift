@@ -5,6 +5,13 @@ import NIOCore
 /// Sent down every connection's pipeline when the server shuts down.
 struct ServerShutdownEvent: Sendable {}
 
+/// A query of this read answered inline: its request and the answers of the read's batch it takes.
+private struct InlineRequest {
+    var request: QueryRequest
+    var requestID: UInt32
+    var answers: Range<Int>
+}
+
 /// One client connection: decodes frames, runs the handshake, executes requests in pipeline order
 /// (answers may come back out of order, matched by request id), and writes replies with coalesced
 /// flushes. Back-pressure: it stops reading (holds `read()`) while `inFlightRequestsMax` requests are
@@ -30,6 +37,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let coreIndex: Int?
     /// Replies executed inline during this read, flushed once when the read's frames are done.
     private var inlineReplies: ByteBuffer? = nil
+    /// This read's queries for the connection's own core, answered together when the read's frames
+    /// are done (their cache misses overlap); reused storage, no allocation per request once grown.
+    private var inlineBatch = InlineQueryBatch()
+    /// The requests behind `inlineBatch`, in read order: which answers each one's reply takes.
+    private var inlineRequests: [InlineRequest] = []
+    /// Inline query replies of this read per `QueryRequestKind`, timed once at the flush.
+    private var inlineQueriesByKind = [Int](repeating: 0, count: QueryRequestKind.allCases.count)
+    /// When the frames being handled were read (`NIODeadline` uptime nanoseconds): one clock read
+    /// per `processFrames`, shared by its requests.
+    private var readNanoseconds: UInt64 = 0
     /// This loop's per-request counters (frames sent by outcome, query latency).
     private let metrics: LoopRequestMetrics
     private let limits: ProtocolLimits
@@ -150,6 +167,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Decodes and handles buffered frames while the connection may take work, then lets reading go on.
     private func processFrames() {
         guard let context else { return }
+        readNanoseconds = NIODeadline.now().uptimeNanoseconds
         while !isBlocked, var buffer = cumulation {
             let frame: Frame?
             do {
@@ -213,7 +231,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 write([writer], thenClose: roles == nil)
                 return
             }
-            start(request, opcode: frame.opcode, requestID: frame.requestID, since: .now())
+            start(request, opcode: frame.opcode, requestID: frame.requestID,
+                  since: NIODeadline.uptimeNanoseconds(readNanoseconds))
         }
     }
 
@@ -225,7 +244,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if coreIndex != nil && answerInline(query, requestID: requestID) { return }
             inFlight += 1
             // One clock read per read's worth of queries: they are submitted together.
-            let started = pendingQueries.first?.startNanoseconds ?? NIODeadline.now().uptimeNanoseconds
+            let started = pendingQueries.first?.startNanoseconds ?? readNanoseconds
             pendingQueries.append(PendingQuery(request: query, requestID: requestID, startNanoseconds: started,
                                                kind: QueryRequestKind(query)))
             return
@@ -299,23 +318,46 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers a query on this loop's own core, when every item is for that core; the reply goes
     /// into `inlineReplies`. False (nothing done) when some item is for another core.
     private func answerInline(_ query: QueryRequest, requestID: UInt32) -> Bool {
-        guard let coreIndex, let context else { return false }
-        let started = NIODeadline.now().uptimeNanoseconds
-        guard let result = executor.answerInline(query, onCore: coreIndex) else { return false }
-        var buffer = inlineReplies ?? context.channel.allocator.buffer(capacity: 1024)
-        RequestExecutor.encodeQueryReply(result, request: query, requestID: requestID, catalog: executor.engine.catalog,
-                                         frameBytesMax: limits.frameBytesMax, into: &buffer)
-        inlineReplies = buffer
-        counters.requestsAnswered.wrappingIncrement(ordering: .relaxed)
-        counters.requestsInline.wrappingIncrement(ordering: .relaxed)
-        metrics.recordQuery(kind: QueryRequestKind(query), startNanoseconds: started)
+        guard let coreIndex else { return false }
+        guard let answers = executor.appendInline(query, onCore: coreIndex, to: &inlineBatch) else { return false }
+        inlineRequests.append(InlineRequest(request: query, requestID: requestID, answers: answers))
         return true
     }
 
-    /// Writes the replies executed inline during this read, with one flush.
+    /// Answers this read's inline queries in one pass over the core's cells and encodes their replies.
+    private func answerInlineRequests() {
+        guard !inlineRequests.isEmpty, let coreIndex, let context else { return }
+        let answered = executor.engine.answerInline(&inlineBatch, onCore: coreIndex)
+        assert(answered, "inline queries on a loop that does not host their core")
+        // Taken out of the property while written: a second reference would copy it on write.
+        var buffer = inlineReplies.take() ?? context.channel.allocator.buffer(capacity: 32 * inlineRequests.count + 64)
+        let catalog = executor.engine.catalog
+        for inline in inlineRequests {
+            RequestExecutor.encodeQueryReply(inlineBatch, answers: inline.answers, request: inline.request,
+                                             requestID: inline.requestID, catalog: catalog,
+                                             frameBytesMax: limits.frameBytesMax, into: &buffer)
+            inlineQueriesByKind[QueryRequestKind(inline.request).rawValue] += 1
+        }
+        inlineReplies = buffer
+        inlineRequests.removeAll(keepingCapacity: true)
+        inlineBatch.removeAll()
+    }
+
+    /// Answers and writes the queries executed inline during this read, with one flush, and counts
+    /// and times them (one clock read).
     private func flushInlineReplies() {
-        guard let buffer = inlineReplies, let context else { return }
-        inlineReplies = nil
+        answerInlineRequests()
+        guard let buffer = inlineReplies.take(), let context else { return }
+        var answered = 0
+        metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds
+        for kind in QueryRequestKind.allCases where inlineQueriesByKind[kind.rawValue] > 0 {
+            let count = inlineQueriesByKind[kind.rawValue]
+            metrics.recordQueries(kind: kind, count: count, startNanoseconds: readNanoseconds)
+            answered += count
+            inlineQueriesByKind[kind.rawValue] = 0
+        }
+        counters.requestsAnswered.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
+        counters.requestsInline.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
         guard context.channel.isActive else { return }
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -340,8 +382,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func write(_ writers: [ReplyWriter], thenClose: Bool) {
         guard let context, context.channel.isActive else { return }
         // Replies executed inline earlier in this read go first, in the same flush.
-        var buffer = inlineReplies ?? context.channel.allocator.buffer(capacity: 512)
-        inlineReplies = nil
+        if inlineReplies != nil || !inlineRequests.isEmpty { flushInlineReplies() }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
         for writer in writers { writer(&buffer) }
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         if thenClose {

@@ -53,17 +53,21 @@ extension RequestExecutor {
         return submitted == .accepted ? .started : .inboxFull
     }
 
-    /// Answers `request` on the calling thread when it is the host of `coreIndex` and every item is
-    /// for that core (thread-per-core); nil otherwise, with nothing done.
-    func answerInline(_ request: QueryRequest, onCore coreIndex: Int) -> QueryBatchResult? {
-        var queries: [AvailabilityQuery] = []
-        queries.reserveCapacity(request.count)
-        appendQueries(of: request, to: &queries)
-        return engine.answerInline(queries, onCore: coreIndex)
+    /// Appends `request`'s items to `batch` when every one is for core `coreIndex`, and returns the
+    /// range they take; nil (the batch unchanged) when one is for another core. Thread-per-core:
+    /// the read's local queries are answered together at its end (`Engine.answerInline`).
+    func appendInline(_ request: QueryRequest, onCore coreIndex: Int, to batch: inout InlineQueryBatch) -> Range<Int>? {
+        let start = batch.queries.count
+        appendQueries(of: request, to: &batch.queries)
+        for index in start..<batch.queries.count where engine.coreIndex(of: batch.queries[index].sku) != coreIndex {
+            batch.queries.removeLast(batch.queries.count - start)
+            return nil
+        }
+        return start..<batch.queries.count
     }
 
     /// Resolves a request's names (lookups only) into engine queries.
-    private func appendQueries(of request: QueryRequest, to queries: inout [AvailabilityQuery]) {
+    func appendQueries(of request: QueryRequest, to queries: inout [AvailabilityQuery]) {
         let catalog = engine.catalog
         request.withUnsafeNames { names in
             for item in request.items {
@@ -84,7 +88,7 @@ extension RequestExecutor {
 
     /// Writes the reply frame, or `replyTooLarge` when it would not fit one frame. `answers` is the
     /// range of `result` that answers `request` (all of it unless requests were batched together).
-    static func encodeQueryReply(_ result: QueryBatchResult, answers: Range<Int>? = nil, request: QueryRequest,
+    static func encodeQueryReply(_ result: some QueryAnswerSource, answers: Range<Int>? = nil, request: QueryRequest,
                                  requestID: UInt32, catalog: Catalog, frameBytesMax: Int,
                                  into buffer: inout ByteBuffer) {
         let answerRange = answers ?? result.answers.indices
@@ -94,7 +98,7 @@ extension RequestExecutor {
         swap(&taken, &buffer)
         let includeCells = request.options.contains(.includeCells)
         var encoder = QueryReplyEncoder(requestID: requestID, options: request.options,
-                                        answerCount: answerRange.count, buffer: taken)
+                                        answerCount: answerRange.count, buffer: consume taken)
         request.withUnsafeNames { names in
             for index in answerRange {
                 let answer = result.answers[index]
@@ -136,6 +140,16 @@ extension RequestExecutor {
         }
     }
 }
+
+/// Answers and their cells, as the reply encoder reads them: an engine batch result or the
+/// reusable storage of an inline answer.
+protocol QueryAnswerSource {
+    var answers: [QueryAnswer] { get }
+    func cells(of index: Int) -> ArraySlice<CellAvailability>
+}
+
+extension QueryBatchResult: QueryAnswerSource {}
+extension InlineQueryBatch: QueryAnswerSource {}
 
 /// A query request waiting to be submitted with the other queries of the same read.
 struct PendingQuery: Sendable {

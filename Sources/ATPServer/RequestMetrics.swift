@@ -169,6 +169,16 @@ final class LoopRequestMetrics: @unchecked Sendable {
         bump(Self.sumBase + kind.rawValue, by: elapsed)
     }
 
+    /// Records `count` query requests of `kind` that started at `startNanoseconds` and are answered
+    /// now (`deliveryNanoseconds`): the inline replies of one read. Loop thread only.
+    @inline(__always) func recordQueries(kind: QueryRequestKind, count: Int, startNanoseconds: UInt64) {
+        let elapsed = deliveryNanoseconds > startNanoseconds ? deliveryNanoseconds - startNanoseconds : 0
+        var bucket = 0
+        while bucket < bounds.count && elapsed > bounds[bucket] { bucket += 1 }
+        bump(Self.latencyBase + kind.rawValue * Self.bucketCount + bucket, by: UInt64(count))
+        bump(Self.sumBase + kind.rawValue, by: elapsed &* UInt64(count))
+    }
+
     func add(into snapshot: inout RequestMetricsSnapshot) {
         for i in 0..<Self.framesCount { snapshot.framesSent[i] &+= load(Self.framesBase + i) }
         for kind in QueryRequestKind.allCases {

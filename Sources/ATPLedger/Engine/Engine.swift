@@ -186,20 +186,32 @@ public final class Engine: Sendable {
     /// from other cores queued before the call are applied first (so a reply another core sent
     /// before is never overtaken), and reservations due by now expire first.
     public func answerInline(_ queries: [AvailabilityQuery], onCore coreIndex: Int) -> QueryBatchResult? {
+        var batch = InlineQueryBatch()
+        batch.queries = queries
+        guard answerInline(&batch, onCore: coreIndex) else { return nil }
+        return QueryBatchResult(answers: batch.answers, parts: [batch.cells])
+    }
+
+    /// `answerInline(_:onCore:)` into reusable storage: answers `batch.queries` into `batch.answers`
+    /// (and its cells) and returns true, or returns false with nothing done. Allocates nothing once
+    /// the batch's arrays have grown to the request's size.
+    public func answerInline(_ batch: inout InlineQueryBatch, onCore coreIndex: Int) -> Bool {
         let worker = core.workers[coreIndex]
-        guard worker.isDrivingThread else { return nil }
-        for query in queries where self.coreIndex(of: query.sku) != coreIndex { return nil }
+        guard worker.isDrivingThread else { return false }
+        for query in batch.queries where self.coreIndex(of: query.sku) != coreIndex { return false }
         worker.prepareInline()
-        let count = queries.count
-        guard count > 0 else { return QueryBatchResult(answers: [], parts: [[]]) }
-        var answers = [QueryAnswer](repeating: .unknown, count: count)
-        var cells: [CellAvailability] = []
-        cells.reserveCapacity(count)
-        answers.withUnsafeMutableBufferPointer { buffer in
-            worker.ledger.answer(queries, indices: Array(0..<Int32(count)), part: 0, answers: buffer.baseAddress!,
-                                 cells: &cells)
+        let count = batch.queries.count
+        batch.answers.removeAll(keepingCapacity: true)
+        batch.cells.removeAll(keepingCapacity: true)
+        guard count > 0 else { return true }
+        if batch.indices.count > count { batch.indices.removeLast(batch.indices.count - count) }
+        while batch.indices.count < count { batch.indices.append(Int32(batch.indices.count)) }
+        batch.answers.append(contentsOf: repeatElement(QueryAnswer.unknown, count: count))
+        batch.answers.withUnsafeMutableBufferPointer { answers in
+            worker.ledger.answer(batch.queries, indices: batch.indices, part: 0, answers: answers.baseAddress!,
+                                 cells: &batch.cells)
         }
-        return QueryBatchResult(answers: answers, parts: [cells])
+        return true
     }
 
     // MARK: - Reservations

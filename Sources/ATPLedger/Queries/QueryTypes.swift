@@ -53,6 +53,37 @@ public struct QueryAnswer: Sendable, Equatable {
                                      cellCount: 0)
 }
 
+/// Reusable storage for answering query batches inline on a core's host (thread-per-core,
+/// `Engine.answerInline(_:onCore:)`): the caller keeps one per connection and refills `queries` for
+/// each request, so that once its arrays have grown answering allocates nothing.
+public struct InlineQueryBatch: Sendable {
+    /// The questions; fill before `answerInline`, `removeAll()` before the next request.
+    public var queries: [AvailabilityQuery] = []
+    /// One answer per query after `answerInline` succeeded.
+    public internal(set) var answers: [QueryAnswer] = []
+    var cells: [CellAvailability] = []
+    /// 0..<queries.count, kept at that length (the ledger's answer walks an index list).
+    var indices: [Int32] = []
+
+    /// Empty storage.
+    public init() {}
+
+    /// Forgets the previous request's queries and answers, keeping the storage.
+    public mutating func removeAll() {
+        queries.removeAll(keepingCapacity: true)
+        answers.removeAll(keepingCapacity: true)
+        cells.removeAll(keepingCapacity: true)
+    }
+
+    /// The cells behind answer `index` (as `QueryBatchResult.cells(of:)`).
+    public func cells(of index: Int) -> ArraySlice<CellAvailability> {
+        let answer = answers[index]
+        guard answer.part >= 0 else { return [] }
+        let start = Int(answer.cellStart)
+        return cells[start..<start + Int(answer.cellCount)]
+    }
+}
+
 /// The answers to a batch of queries, in batch order; cells are stored flat, per worker part.
 public struct QueryBatchResult: Sendable {
     /// One answer per query.
