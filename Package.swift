@@ -195,10 +195,13 @@ let package = Package(
         .testTarget(name: "ATPLedgerModelTests", dependencies: ["ATPLedger"]),
         // What the end-to-end suites share: the standard test server and a lock box for callbacks.
         .target(name: "ATPTestSupport", dependencies: ["ATPServer", "ATPLedger"], path: "Tests/ATPTestSupport"),
+        // Counts Swift heap allocations per thread through the runtime's allocation hook (tests only).
+        .target(name: "CATPAllocationCounter", path: "Tests/CATPAllocationCounter"),
         .testTarget(
             name: "ATPServerTests",
             dependencies: [
                 "ATPServer", "ATPClient", "ATPProtocol", "ATPLedger", "ATPCommandLine", "ATPFlashSale", "ATPTestSupport",
+                "CATPAllocationCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -61,18 +61,33 @@ public enum WireQuery: Sendable, Hashable {
 }
 
 /// A batch of availability queries (docs/PROTOCOL.md §7.3), kept as the payload bytes plus one
-/// small `QueryItem` per query: decoding allocates one array, never a string.
+/// small `QueryItem` per query: decoding never allocates a string, and a one-item request (the
+/// single-cell lookup) allocates nothing: its item is stored inline, further items in one array.
 public struct QueryRequest: Sendable, Equatable {
     /// Whether answers should carry their cells.
     public let options: QueryOptions
-    /// The items, in request order.
-    public let items: [QueryItem]
+    /// Item 0 (meaningless when `count` is 0).
+    @usableFromInline let firstItem: QueryItem
+    /// Items 1..<count.
+    @usableFromInline let otherItems: [QueryItem]
+    /// Number of queries.
+    public let count: Int
     /// The payload the items point into (readable bytes are exactly the payload).
     public let payload: ByteBuffer
 
+    /// Item `index` (0..<count). Cost: O(1), no allocation.
+    @inlinable public func item(at index: Int) -> QueryItem {
+        precondition(index >= 0 && index < count, "query item out of range")
+        return index == 0 ? firstItem : otherItems[index - 1]
+    }
+
+    /// The items, in request order (allocates an array: for tools and tests; the server uses
+    /// `item(at:)`).
+    public var items: [QueryItem] { (0..<count).map { item(at: $0) } }
+
     /// Decodes a query payload. Every name must be valid (else `.invalidName` with the item index);
     /// an unknown kind or reserved option bit is malformed; a count above `limits.batchItemsMax` is
-    /// `.batchTooLarge`. Cost: one pass, one array allocation.
+    /// `.batchTooLarge`. Cost: one pass; one array allocation when there is more than one item.
     public init(decodingPayload payload: ByteBuffer, limits: ProtocolLimits) throws(MessageDecodingError) {
         self = try Self.parse(payload, batchItemsMax: limits.batchItemsMax, validateNames: true)
     }
@@ -101,9 +116,11 @@ public struct QueryRequest: Sendable, Equatable {
         self = try! Self.parse(buffer, batchItemsMax: nil, validateNames: false)
     }
 
-    private init(options: QueryOptions, items: [QueryItem], payload: ByteBuffer) {
+    private init(options: QueryOptions, first: QueryItem, others: [QueryItem], count: Int, payload: ByteBuffer) {
         self.options = options
-        self.items = items
+        firstItem = first
+        otherItems = others
+        self.count = count
         self.payload = payload
     }
 
@@ -116,8 +133,9 @@ public struct QueryRequest: Sendable, Equatable {
                 throw .reservedBitsSet(field: "query options", value: options.rawValue)
             }
             let count = try reader.readCount("query count", minimumItemBytes: 2, limit: batchItemsMax)
-            var items: [QueryItem] = []
-            items.reserveCapacity(count)
+            var first = QueryItem(kind: .sku, sku: .absent, scope: .absent)
+            var others: [QueryItem] = []
+            if count > 1 { others.reserveCapacity(count - 1) }
             for index in 0..<count {
                 let code = try reader.read(UInt8.self, "query kind")
                 guard let kind = QueryKind(rawValue: code) else { throw .unknownLayoutCode(field: "query kind", value: code) }
@@ -127,9 +145,10 @@ public struct QueryRequest: Sendable, Equatable {
                     try check(sku, .sku, reader, index)
                     if kind != .sku { try check(scope, kind == .cell ? .location : .channel, reader, index) }
                 }
-                items.append(QueryItem(kind: kind, sku: sku, scope: scope))
+                let item = QueryItem(kind: kind, sku: sku, scope: scope)
+                if index == 0 { first = item } else { others.append(item) }
             }
-            return QueryRequest(options: options, items: items, payload: payload)
+            return QueryRequest(options: options, first: first, others: others, count: count, payload: payload)
         }
     }
 
@@ -140,9 +159,6 @@ public struct QueryRequest: Sendable, Equatable {
             throw .invalidName(error, item: item)
         }
     }
-
-    /// Number of queries.
-    public var count: Int { items.count }
 
     /// Calls `body` with the payload's bytes, through which every item's `NameRef` resolves without
     /// copying. Do not let the bytes escape. Cost: O(1).
@@ -155,7 +171,7 @@ public struct QueryRequest: Sendable, Equatable {
 
     /// Query `index` with its names as strings (allocates).
     public func query(at index: Int) -> WireQuery {
-        let item = items[index]
+        let item = item(at: index)
         switch item.kind {
         case .cell: return .cell(sku: name(item.sku), location: name(item.scope))
         case .sku: return .sku(name(item.sku))
@@ -164,7 +180,7 @@ public struct QueryRequest: Sendable, Equatable {
     }
 
     /// Every query with names as strings (allocates).
-    public var queries: [WireQuery] { items.indices.map { query(at: $0) } }
+    public var queries: [WireQuery] { (0..<count).map { query(at: $0) } }
 
     /// Two requests are equal when their payload bytes are.
     public static func == (a: QueryRequest, b: QueryRequest) -> Bool { a.payload == b.payload }

@@ -244,10 +244,14 @@ public struct QueryReplyEncoder {
     }
 
     /// Fills in the frame length and returns the buffer. Precondition: every announced answer and
-    /// cell was appended.
-    public consuming func finish() -> ByteBuffer {
+    /// cell was appended. The encoder hands its buffer over (it is left empty), so that the length
+    /// is written into a buffer nothing else references: no copy, even when the encoder was
+    /// captured by a closure.
+    public mutating func finish() -> ByteBuffer {
         precondition(answersLeft == 0 && cellsLeft == 0, "fewer answers or cells than announced")
         buffer.endFrame(startingAt: start)
-        return buffer
+        var handedOver = ByteBuffer()
+        swap(&handedOver, &buffer)
+        return handedOver
     }
 }

@@ -97,6 +97,17 @@ public final class ATPServer: Sendable {
         return channel.localAddress!
     }
 
+    /// Runs `body` on each of the server's event loops in turn and returns what each returned, in
+    /// loop order (diagnostics and tests: per-thread counters). Blocks; not on an event loop.
+    package func onEveryEventLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) -> [T] {
+        var results: [T] = []
+        var iterator = group.makeIterator()
+        while let loop = iterator.next() {
+            if let value = try? loop.submit(body).wait() { results.append(value) }
+        }
+        return results
+    }
+
     /// The port the server listens on (after `start`).
     public var port: Int? { serverChannel.withLock { $0?.localAddress?.port } }
 

@@ -70,7 +70,8 @@ extension RequestExecutor {
     func appendQueries(of request: QueryRequest, to queries: inout [AvailabilityQuery]) {
         let catalog = engine.catalog
         request.withUnsafeNames { names in
-            for item in request.items {
+            for index in 0..<request.count {
+                let item = request.item(at: index)
                 let sku = catalog.lookup(names[item.sku], kind: .sku).map { SKUID($0) } ?? .unknown
                 switch item.kind {
                 case .cell:
@@ -105,7 +106,7 @@ extension RequestExecutor {
                 let cells = result.cells(of: index)
                 encoder.appendAnswer(answer, cellCount: includeCells ? cells.count : 0)
                 guard includeCells else { continue }
-                let item = request.items[index - answerRange.lowerBound]
+                let item = request.item(at: index - answerRange.lowerBound)
                 if item.kind == .sku && cells.count > 1 {
                     // The engine keeps a SKU's cells in location-id (first-use) order, which a
                     // client cannot see: the wire promises ascending location names, byte by byte.

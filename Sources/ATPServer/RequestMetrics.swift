@@ -19,16 +19,21 @@ public enum QueryRequestKind: Int, CaseIterable, Sendable {
 
     /// The kind of `request`'s items. Cost: stops at the first item of another kind.
     init(_ request: QueryRequest) {
-        guard let first = request.items.first?.kind else {
+        guard request.count > 0 else {
             self = .mixed
             return
         }
+        let first = request.item(at: 0).kind
         let kind: QueryRequestKind = switch first {
         case .cell: .cell
         case .sku: .sku
         case .channel: .channel
         }
-        self = request.items.allSatisfy({ $0.kind == first }) ? kind : .mixed
+        for index in 1..<max(1, request.count) where request.item(at: index).kind != first {
+            self = .mixed
+            return
+        }
+        self = kind
     }
 }
 
