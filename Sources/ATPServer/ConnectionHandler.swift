@@ -277,12 +277,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func submitPendingQueries() {
         guard !pendingQueries.isEmpty, let context, let mailbox else { return }
         let outcome: ExecuteOutcome
-        if pendingQueries.count == 1, let only = pendingQueries.first {
-            let timing = QueryTiming(metrics: metrics, startNanoseconds: only.startNanoseconds, kind: only.kind)
-            outcome = executor.executeQuery(only.request, requestID: only.requestID, timing: timing) { mailbox.post($0) }
-        } else {
-            outcome = executor.executeQueries(pendingQueries, metrics: metrics) { mailbox.post($0) }
-        }
+        outcome = executor.executeQueries(pendingQueries) { mailbox.post($0) }
         guard case .inboxFull = outcome else {
             pendingQueries.removeAll(keepingCapacity: true)
             queriesStalledSince = nil
@@ -369,18 +364,39 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Writing
 
-    /// Writes replies that came back from the engine (called on the event loop by the mailbox).
-    func deliver(_ writers: [ReplyWriter]) {
-        inFlight -= writers.count
+    /// Writes replies that came back from the engine (called on the event loop by the mailbox):
+    /// reply writers, and query replies the answering core encoded already.
+    func deliver(_ writers: [ReplyWriter], encoded: [EncodedQueryReplies] = []) {
+        let count = writers.count + encoded.reduce(0) { $0 + $1.count }
+        inFlight -= count
         assert(inFlight >= 0, "more replies than requests")
-        counters.requestsAnswered.wrappingIncrement(by: UInt64(writers.count), ordering: .relaxed)
+        counters.requestsAnswered.wrappingIncrement(by: UInt64(count), ordering: .relaxed)
         metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds
-        write(writers, thenClose: false)
+        if !encoded.isEmpty { writeEncoded(encoded) }
+        if !writers.isEmpty { write(writers, thenClose: false) }
         if case .draining = machine.state, inFlight == 0 {
             closeWithNotice(.shuttingDown, "the server is shutting down")
             return
         }
         processFrames()
+    }
+
+    /// Writes query replies encoded elsewhere (no copy: each buffer is one write, one flush for all)
+    /// and records their latencies.
+    private func writeEncoded(_ encoded: [EncodedQueryReplies]) {
+        guard let context, context.channel.isActive else { return }
+        if inlineReplies != nil || !inlineRequests.isEmpty { flushInlineReplies() }
+        for replies in encoded {
+            for kind in QueryRequestKind.allCases where replies.kinds[kind] > 0 {
+                metrics.recordQueries(kind: kind, count: replies.kinds[kind], startNanoseconds: replies.startNanoseconds)
+            }
+            metrics.recordFramesSent(in: replies.bytes, from: replies.bytes.readerIndex)
+            context.write(wrapOutboundOut(replies.bytes), promise: nil)
+        }
+        context.flush()
+        if let queued = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) {
+            ServerCounters.raise(counters.outboundBytesBufferedPeak, to: queued)
+        }
     }
 
     private func write(_ writers: [ReplyWriter], thenClose: Bool) {

@@ -14,7 +14,7 @@ import Synchronization
 /// creation on the loop, cleared when the channel goes inactive, read inside the task `post`
 /// schedules there).
 final class ReplyMailbox: @unchecked Sendable {
-    private let pending = Mutex<[ReplyWriter]>([])
+    private let pending = Mutex<(writers: [ReplyWriter], encoded: [EncodedQueryReplies])>(([], []))
     private let isScheduled = ManagedAtomic<Bool>(false)
     private let eventLoop: EventLoop
     private let counters: ServerCounters
@@ -28,13 +28,19 @@ final class ReplyMailbox: @unchecked Sendable {
 
     /// Queues a reply; any thread.
     func post(_ writer: @escaping ReplyWriter) {
-        pending.withLock { $0.append(writer) }
+        pending.withLock { $0.writers.append(writer) }
         scheduleDelivery()
     }
 
     /// Queues several replies at once; any thread.
     func post(_ writers: [ReplyWriter]) {
-        pending.withLock { $0.append(contentsOf: writers) }
+        pending.withLock { $0.writers.append(contentsOf: writers) }
+        scheduleDelivery()
+    }
+
+    /// Queues query replies already encoded; any thread.
+    func post(_ encoded: EncodedQueryReplies) {
+        pending.withLock { $0.encoded.append(encoded) }
         scheduleDelivery()
     }
 
@@ -42,16 +48,20 @@ final class ReplyMailbox: @unchecked Sendable {
         if !isScheduled.exchange(true, ordering: .acquiringAndReleasing) {
             eventLoop.execute { [self] in
                 isScheduled.store(false, ordering: .releasing)
-                let writers = pending.withLock { queued -> [ReplyWriter] in
-                    defer { queued.removeAll(keepingCapacity: true) }
-                    return queued
+                let (writers, encoded) = pending.withLock { queued -> ([ReplyWriter], [EncodedQueryReplies]) in
+                    defer {
+                        queued.writers.removeAll(keepingCapacity: true)
+                        queued.encoded.removeAll(keepingCapacity: true)
+                    }
+                    return (queued.writers, queued.encoded)
                 }
-                guard !writers.isEmpty else { return }
+                guard !writers.isEmpty || !encoded.isEmpty else { return }
                 guard let handler else {
-                    counters.requestsInFlight.wrappingDecrement(by: writers.count, ordering: .relaxed)
+                    let count = writers.count + encoded.reduce(0) { $0 + $1.count }
+                    counters.requestsInFlight.wrappingDecrement(by: count, ordering: .relaxed)
                     return
                 }
-                handler.deliver(writers)
+                handler.deliver(writers, encoded: encoded)
             }
         }
     }

@@ -5,7 +5,7 @@ import NIOCore
 /// Availability queries: names are looked up, never interned (an unknown name reads as not
 /// existing); the reply is encoded straight from the engine's result.
 extension RequestExecutor {
-    func executeQuery(_ request: QueryRequest, requestID: UInt32, timing: QueryTiming? = nil,
+    func executeQuery(_ request: QueryRequest, requestID: UInt32,
                       reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
         var queries: [AvailabilityQuery] = []
         queries.reserveCapacity(request.count)
@@ -16,39 +16,39 @@ extension RequestExecutor {
             reply { buffer in
                 Self.encodeQueryReply(result, request: request, requestID: requestID, catalog: catalog,
                                       frameBytesMax: frameBytesMax, into: &buffer)
-                timing?.record()
             }
         }
         return submitted == .accepted ? .started : .inboxFull
     }
 
-    /// Starts many query requests (pipelined frames of one read) as one engine batch; `reply` gets
-    /// one writer per request, in the order given.
-    func executeQueries(_ requests: [PendingQuery], metrics: LoopRequestMetrics? = nil,
-                        reply: @escaping @Sendable ([ReplyWriter]) -> Void) -> ExecuteOutcome {
+    /// Starts the query requests of one read as one engine batch. Their replies are encoded where
+    /// the batch is answered (the core's thread), into one buffer, so that the connection's loop
+    /// only writes it: no closure per request, and the encoding's CPU is spent off the loop.
+    func executeQueries(_ requests: [PendingQuery],
+                        reply: @escaping @Sendable (EncodedQueryReplies) -> Void) -> ExecuteOutcome {
         var queries: [AvailabilityQuery] = []
-        queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
-        var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(requests.count)
-        for pending in requests {
-            let start = queries.count
-            appendQueries(of: pending.request, to: &queries)
-            ranges.append(start..<queries.count)
+        if requests.count == 1 {
+            queries.reserveCapacity(requests[0].request.count)
+            appendQueries(of: requests[0].request, to: &queries)
+        } else {
+            queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
+            for pending in requests { appendQueries(of: pending.request, to: &queries) }
         }
         let catalog = engine.catalog
         let frameBytesMax = configuration.limits.frameBytesMax
-        let answerRanges = ranges
         let submitted = engine.submit(queries: queries) { result in
-            var writers: [ReplyWriter] = []
-            writers.reserveCapacity(requests.count)
-            for (pending, range) in zip(requests, answerRanges) {
-                writers.append { buffer in
-                    Self.encodeQueryReply(result, answers: range, request: pending.request, requestID: pending.requestID,
-                                          catalog: catalog, frameBytesMax: frameBytesMax, into: &buffer)
-                    metrics?.recordQuery(kind: pending.kind, startNanoseconds: pending.startNanoseconds)
-                }
+            var buffer = ByteBufferAllocator().buffer(capacity: 32 * requests.count + 64)
+            var kinds = QueryKindCounts()
+            var start = 0
+            for pending in requests {
+                let answers = start..<start + pending.request.count
+                start = answers.upperBound
+                Self.encodeQueryReply(result, answers: answers, request: pending.request, requestID: pending.requestID,
+                                      catalog: catalog, frameBytesMax: frameBytesMax, into: &buffer)
+                kinds[pending.kind] += 1
             }
-            reply(writers)
+            reply(EncodedQueryReplies(bytes: buffer, count: requests.count,
+                                      startNanoseconds: requests.first?.startNanoseconds ?? 0, kinds: kinds))
         }
         return submitted == .accepted ? .started : .inboxFull
     }
@@ -152,6 +152,40 @@ protocol QueryAnswerSource {
 extension QueryBatchResult: QueryAnswerSource {}
 extension InlineQueryBatch: QueryAnswerSource {}
 
+/// Query replies encoded where their batch was answered, for the connection's loop to write: the
+/// bytes, how many requests they answer, and what the loop still records (latency by kind).
+struct EncodedQueryReplies: Sendable {
+    var bytes: ByteBuffer
+    var count: Int
+    /// When the read that brought the requests was handled (`NIODeadline` uptime nanoseconds).
+    var startNanoseconds: UInt64
+    var kinds: QueryKindCounts
+}
+
+/// Requests per `QueryRequestKind`, without an array.
+struct QueryKindCounts: Sendable {
+    private var cell = 0, sku = 0, channel = 0, mixed = 0
+
+    subscript(kind: QueryRequestKind) -> Int {
+        get {
+            switch kind {
+            case .cell: cell
+            case .sku: sku
+            case .channel: channel
+            case .mixed: mixed
+            }
+        }
+        set {
+            switch kind {
+            case .cell: cell = newValue
+            case .sku: sku = newValue
+            case .channel: channel = newValue
+            case .mixed: mixed = newValue
+            }
+        }
+    }
+}
+
 /// A query request waiting to be submitted with the other queries of the same read.
 struct PendingQuery: Sendable {
     var request: QueryRequest
@@ -160,13 +194,4 @@ struct PendingQuery: Sendable {
     var startNanoseconds: UInt64 = 0
     /// What it asks about, for its latency histogram.
     var kind: QueryRequestKind = .mixed
-}
-
-/// Where a query's latency is recorded when its reply is encoded (on the connection's loop).
-struct QueryTiming: Sendable {
-    let metrics: LoopRequestMetrics
-    let startNanoseconds: UInt64
-    let kind: QueryRequestKind
-
-    func record() { metrics.recordQuery(kind: kind, startNanoseconds: startNanoseconds) }
 }

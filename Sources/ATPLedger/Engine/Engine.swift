@@ -324,6 +324,14 @@ public final class Engine: Sendable {
         for wait in waits { _ = wait.wait() }
     }
 
+    /// Runs `body` on every core's thread (worker or host) and returns what each returned, in core
+    /// order (diagnostics and tests: per-thread counters). Blocks; not on a host's thread.
+    package func onEveryCore<T: Sendable>(_ body: @escaping @Sendable () -> T) -> [T] {
+        let results = OneShotCollector<T>(count: configuration.workerCount)
+        onEveryWorker { worker in results.add(body(), at: worker.index) }
+        return results.values
+    }
+
     /// Moves a manual clock forward and wakes the workers so due reservations expire.
     public func advanceClock(byMilliseconds milliseconds: Int64) {
         clock.advance(byMilliseconds: milliseconds)
