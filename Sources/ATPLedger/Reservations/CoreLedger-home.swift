@@ -275,10 +275,13 @@ extension CoreLedger {
     func expireDue(nowMilliseconds now: Int64) {
         for shard in shards {
             var due: [ReservationID] = []
+            // An id is due once even if the heap holds it twice (a refused expiry is queued again);
+            // a set, since a pass under load finds hundreds due (a linear search was quadratic).
+            var seen = Set<ReservationID>()
             while let next = shard.expiries.min, next.deadlineMilliseconds <= now {
                 _ = shard.expiries.popMin()
                 if let record = shard.records[next.id], record.state == .held,
-                   record.expiresAtMilliseconds == next.deadlineMilliseconds, !due.contains(next.id) {
+                   record.expiresAtMilliseconds == next.deadlineMilliseconds, seen.insert(next.id).inserted {
                     due.append(next.id)
                 }
             }

@@ -38,8 +38,9 @@ final class Shard {
 
     /// Sets (or with nil removes) the record of `id`, keeping `forgettableRecords` right.
     func setRecord(_ record: ReservationRecord?, for id: ReservationID) {
-        if let old = records[id], old.isForgettable { forgettableRecords -= 1 }
-        records[id] = record
+        // One hash lookup: the old record comes back from the update or the removal.
+        let old = if let record { records.updateValue(record, forKey: id) } else { records.removeValue(forKey: id) }
+        if let old, old.isForgettable { forgettableRecords -= 1 }
         if let record, record.isForgettable { forgettableRecords += 1 }
         assert(forgettableRecords >= 0)
     }
