@@ -22,7 +22,7 @@
 #            moments (thread timing still varies)
 #   extra    --snapshot-interval-seconds N, --durability sync|none|interval:<ms>, --data-dir DIR,
 #            --workload mixed|storm|alternate, --clients N, --short-ttl-percent P, --no-channel,
-#            --expiry-margin-ms M, --keep-going, --atpd PATH (test another build of atpd)
+#            --expiry-margin-ms M, --keep-going, --thread-per-core (atpd runs its shards on its event loops), --atpd PATH (test another build of atpd)
 # Environment: CONFIGURATION=debug|release (default release), SCRATCH (default .build-crash-soak).
 # Examples: tools/crash-soak.sh 200 900 -- --snapshot-interval-seconds 1
 #           tools/crash-soak.sh 40 600 -- --workload storm --keep-going

@@ -11,7 +11,7 @@ struct Options {
         usage: crash-soak [--cycles N] [--seconds S] [--seed X] [--atpd PATH] [--data-dir DIR]
                           [--snapshot-interval-seconds N] [--durability sync|none|interval:<ms>]
                           [--workload mixed|storm|alternate] [--clients N] [--short-ttl-percent P]
-                          [--no-channel] [--expiry-margin-ms M] [--keep-going]
+                          [--no-channel] [--expiry-margin-ms M] [--keep-going] [--thread-per-core]
         """
     var cycles = 20
     var seconds = 300
@@ -57,6 +57,7 @@ struct Options {
             case "--no-channel": workload.channel = nil
             case "--expiry-margin-ms": expiryMarginMilliseconds = Int64(try Self.positive(value(flag), flag))
             case "--keep-going": keepGoing = true
+            case "--thread-per-core": extra.append(flag)
             case "-h", "--help": throw Usage(message: "")
             default: throw Usage(message: "unknown argument \(flag)")
             }
