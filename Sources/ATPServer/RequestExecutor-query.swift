@@ -26,17 +26,9 @@ extension RequestExecutor {
     /// only writes it: no closure per request, and the encoding's CPU is spent off the loop.
     func executeQueries(_ requests: [PendingQuery],
                         reply: @escaping @Sendable (EncodedQueryReplies) -> Void) -> ExecuteOutcome {
-        var queries: [AvailabilityQuery] = []
-        if requests.count == 1 {
-            queries.reserveCapacity(requests[0].request.count)
-            appendQueries(of: requests[0].request, to: &queries)
-        } else {
-            queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
-            for pending in requests { appendQueries(of: pending.request, to: &queries) }
-        }
         let catalog = engine.catalog
         let frameBytesMax = configuration.limits.frameBytesMax
-        let submitted = engine.submit(queries: queries) { result in
+        let answerAndEncode: @Sendable (QueryBatchResult) -> Void = { result in
             var buffer = ByteBufferAllocator().buffer(capacity: 32 * requests.count + 64)
             var kinds = QueryKindCounts()
             var start = 0
@@ -50,7 +42,19 @@ extension RequestExecutor {
             reply(EncodedQueryReplies(bytes: buffer, count: requests.count,
                                       startNanoseconds: requests.first?.startNanoseconds ?? 0, kinds: kinds))
         }
-        return submitted == .accepted ? .started : .inboxFull
+        // One worker owns every SKU: it also looks the names up, leaving the event loop (the
+        // busier thread of the default threading) only the sockets and the frames.
+        if engine.configuration.workerCount == 1 && !engine.isHosted {
+            let submitted = engine.submit(resolvingOnCore: { [self] queries in
+                queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
+                for pending in requests { appendQueries(of: pending.request, to: &queries) }
+            }, completion: answerAndEncode)
+            return submitted == .accepted ? .started : .inboxFull
+        }
+        var queries: [AvailabilityQuery] = []
+        queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
+        for pending in requests { appendQueries(of: pending.request, to: &queries) }
+        return engine.submit(queries: queries, completion: answerAndEncode) == .accepted ? .started : .inboxFull
     }
 
     /// Appends `request`'s items to `batch` when every one is for core `coreIndex`, and returns the

@@ -180,6 +180,24 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Queues queries that `resolve` builds on the core's own thread (name lookups there instead of
+    /// on the caller's: an event loop's time is the scarcer one), then answers them there. Only for
+    /// an engine with one core, where every SKU is the core's; with more it is a programming error
+    /// (which core owns a SKU is only known once its name is resolved).
+    @discardableResult
+    public func submit(resolvingOnCore resolve: @escaping @Sendable (inout [AvailabilityQuery]) -> Void,
+                       completion: @escaping @Sendable (QueryBatchResult) -> Void) -> SubmitResult {
+        precondition(configuration.workerCount == 1, "resolving on the core needs a one-core engine")
+        let task = ClosureTask { worker in
+            var queries: [AvailabilityQuery] = []
+            resolve(&queries)
+            let aggregate = QueryBatchAggregate(count: queries.count, parts: 1, completion: completion)
+            QueryTask(queries: queries, indices: Array(0..<Int32(queries.count)), part: 0, aggregate: aggregate)
+                .run(on: worker)
+        }
+        return core.workers[0].submit(task) ? .accepted : .inboxFull
+    }
+
     /// Answers `queries` at once on the calling thread, when it is the host of `coreIndex` and every
     /// query's SKU belongs to that core (an unknown name's id routes like any other); otherwise returns nil and
     /// does nothing. The inline path of a thread-per-core server: no hand-off, no wake-up. Messages
