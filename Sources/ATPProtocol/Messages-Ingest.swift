@@ -176,6 +176,16 @@ public struct WireEvent: Sendable, Equatable {
                   correlation: correlation)
     }
 
+    /// An event refused before it became a ledger event, as the rejection log keeps it.
+    public init(_ received: ReceivedEvent) {
+        self.init(kindCode: received.kindCode, sku: received.sku, location: received.location,
+                  quantity: received.quantity, sequence: received.sequence,
+                  eventMilliseconds: received.eventMilliseconds, flags: EventFlags(rawValue: received.flags),
+                  code: received.code, reasonCode: received.reasonCode, toLocation: received.toLocation,
+                  countDamaged: received.countDamaged, countQuarantine: received.countQuarantine,
+                  correlation: received.correlation)
+    }
+
     /// The kind, or nil for an unknown code.
     public var kind: StockEventKind? { StockEventKind(rawValue: kindCode) }
 

@@ -47,7 +47,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The requests behind `inlineBatch`, in read order: which answers each one's reply takes.
     @exclusivity(unchecked) private var inlineRequests: [InlineRequest] = []
     /// Inline query replies of this read per `QueryRequestKind`, timed once at the flush.
-    @exclusivity(unchecked) private var inlineQueriesByKind = [Int](repeating: 0, count: QueryRequestKind.allCases.count)
+    private var inlineKinds = QueryKindCounts()
     /// When the frames being handled were read (`NIODeadline` uptime nanoseconds): one clock read
     /// per `processFrames`, shared by its requests.
     private var readNanoseconds: UInt64 = 0
@@ -335,7 +335,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             RequestExecutor.encodeQueryReply(inlineBatch, answers: inline.answers, request: inline.request,
                                              requestID: inline.requestID, catalog: catalog,
                                              frameBytesMax: limits.frameBytesMax, into: &buffer)
-            inlineQueriesByKind[QueryRequestKind(inline.request).rawValue] += 1
+            inlineKinds[QueryRequestKind(inline.request)] += 1
         }
         inlineReplies = buffer
         inlineRequests.removeAll(keepingCapacity: true)
@@ -347,14 +347,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func flushInlineReplies() {
         answerInlineRequests()
         guard let buffer = inlineReplies.take(), let context else { return }
-        var answered = 0
+        let answered = inlineKinds.total
         metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds
-        for kind in QueryRequestKind.allCases where inlineQueriesByKind[kind.rawValue] > 0 {
-            let count = inlineQueriesByKind[kind.rawValue]
-            metrics.recordQueries(kind: kind, count: count, startNanoseconds: readNanoseconds)
-            answered += count
-            inlineQueriesByKind[kind.rawValue] = 0
-        }
+        metrics.recordQueries(inlineKinds, startNanoseconds: readNanoseconds)
+        inlineKinds = QueryKindCounts()
         counters.requestsAnswered.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
         counters.requestsInline.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
         guard context.channel.isActive else { return }
@@ -387,9 +383,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let context, context.channel.isActive else { return }
         if inlineReplies != nil || !inlineRequests.isEmpty { flushInlineReplies() }
         for replies in encoded {
-            for kind in QueryRequestKind.allCases where replies.kinds[kind] > 0 {
-                metrics.recordQueries(kind: kind, count: replies.kinds[kind], startNanoseconds: replies.startNanoseconds)
-            }
+            metrics.recordQueries(replies.kinds, startNanoseconds: replies.startNanoseconds)
             metrics.recordFramesSent(in: replies.bytes, from: replies.bytes.readerIndex)
             context.write(wrapOutboundOut(replies.bytes), promise: nil)
         }

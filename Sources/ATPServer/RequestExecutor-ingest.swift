@@ -113,13 +113,7 @@ extension RequestExecutor {
         for entry in page.entries {
             var logged: LoggedEvent? = nil
             if let received = entry.received {
-                logged = LoggedEvent(source: received.source, event: WireEvent(
-                    kindCode: received.kindCode, sku: received.sku, location: received.location,
-                    quantity: received.quantity, sequence: received.sequence,
-                    eventMilliseconds: received.eventMilliseconds, flags: EventFlags(rawValue: received.flags),
-                    code: received.code, reasonCode: received.reasonCode, toLocation: received.toLocation,
-                    countDamaged: received.countDamaged, countQuarantine: received.countQuarantine,
-                    correlation: received.correlation))
+                logged = LoggedEvent(source: received.source, event: WireEvent(received))
             } else if let event = entry.event {
                 let toLocation = event.kind == .transferOut ? catalog.name(of: event.toLocation) : nil
                 logged = LoggedEvent(source: catalog.name(of: event.source), event: WireEvent(

@@ -5,22 +5,6 @@ import NIOCore
 /// Availability queries: names are looked up, never interned (an unknown name reads as not
 /// existing); the reply is encoded straight from the engine's result.
 extension RequestExecutor {
-    func executeQuery(_ request: QueryRequest, requestID: UInt32,
-                      reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
-        var queries: [AvailabilityQuery] = []
-        queries.reserveCapacity(request.count)
-        appendQueries(of: request, to: &queries)
-        let catalog = engine.catalog
-        let frameBytesMax = configuration.limits.frameBytesMax
-        let submitted = engine.submit(queries: queries) { result in
-            reply { buffer in
-                Self.encodeQueryReply(result, request: request, requestID: requestID, catalog: catalog,
-                                      frameBytesMax: frameBytesMax, into: &buffer)
-            }
-        }
-        return submitted == .accepted ? .started : .inboxFull
-    }
-
     /// Starts the query requests of one read as one engine batch. Their replies are encoded where
     /// the batch is answered (the core's thread), into one buffer, so that the connection's loop
     /// only writes it: no closure per request, and the encoding's CPU is spent off the loop.
@@ -164,30 +148,6 @@ struct EncodedQueryReplies: Sendable {
     /// When the read that brought the requests was handled (`NIODeadline` uptime nanoseconds).
     var startNanoseconds: UInt64
     var kinds: QueryKindCounts
-}
-
-/// Requests per `QueryRequestKind`, without an array.
-struct QueryKindCounts: Sendable {
-    private var cell = 0, sku = 0, channel = 0, mixed = 0
-
-    subscript(kind: QueryRequestKind) -> Int {
-        get {
-            switch kind {
-            case .cell: cell
-            case .sku: sku
-            case .channel: channel
-            case .mixed: mixed
-            }
-        }
-        set {
-            switch kind {
-            case .cell: cell = newValue
-            case .sku: sku = newValue
-            case .channel: channel = newValue
-            case .mixed: mixed = newValue
-            }
-        }
-    }
 }
 
 /// A query request waiting to be submitted with the other queries of the same read.

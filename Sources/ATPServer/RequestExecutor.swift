@@ -39,7 +39,8 @@ struct RequestExecutor: Sendable {
             reply { pong.encode(opcode: opcode, requestID: requestID, into: &$0) }
             return .started
         case .query(let query):
-            return executeQuery(query, requestID: requestID, reply: reply)
+            let pending = PendingQuery(request: query, requestID: requestID, kind: QueryRequestKind(query))
+            return executeQueries([pending]) { encoded in reply { $0.writeImmutableBuffer(encoded.bytes) } }
         case .reserve(let reserve):
             return executeReserve(reserve, requestID: requestID, opcode: opcode, reply: reply)
         case .commit(let id):

@@ -29,11 +29,38 @@ public enum QueryRequestKind: Int, CaseIterable, Sendable {
         case .sku: .sku
         case .channel: .channel
         }
-        for index in 1..<max(1, request.count) where request.item(at: index).kind != first {
+        for index in 1..<request.count where request.item(at: index).kind != first {
             self = .mixed
             return
         }
         self = kind
+    }
+}
+
+/// Requests per `QueryRequestKind`, without an array.
+struct QueryKindCounts: Sendable {
+    private var cell = 0, sku = 0, channel = 0, mixed = 0
+
+    /// Requests of every kind.
+    var total: Int { cell + sku + channel + mixed }
+
+    subscript(kind: QueryRequestKind) -> Int {
+        get {
+            switch kind {
+            case .cell: cell
+            case .sku: sku
+            case .channel: channel
+            case .mixed: mixed
+            }
+        }
+        set {
+            switch kind {
+            case .cell: cell = newValue
+            case .sku: sku = newValue
+            case .channel: channel = newValue
+            case .mixed: mixed = newValue
+            }
+        }
     }
 }
 
@@ -164,24 +191,17 @@ final class LoopRequestMetrics: @unchecked Sendable {
         }
     }
 
-    /// Records one query request of `kind` that started at `startNanoseconds` (`NIODeadline`
-    /// uptime) and is answered now (`deliveryNanoseconds`). Loop thread only.
-    @inline(__always) func recordQuery(kind: QueryRequestKind, startNanoseconds: UInt64) {
+    /// Records query requests, `kinds` of each kind, that started at `startNanoseconds` (`NIODeadline`
+    /// uptime) and are answered now (`deliveryNanoseconds`): the replies of one read. Loop thread only.
+    func recordQueries(_ kinds: QueryKindCounts, startNanoseconds: UInt64) {
         let elapsed = deliveryNanoseconds > startNanoseconds ? deliveryNanoseconds - startNanoseconds : 0
         var bucket = 0
         while bucket < bounds.count && elapsed > bounds[bucket] { bucket += 1 }
-        bump(Self.latencyBase + kind.rawValue * Self.bucketCount + bucket, by: 1)
-        bump(Self.sumBase + kind.rawValue, by: elapsed)
-    }
-
-    /// Records `count` query requests of `kind` that started at `startNanoseconds` and are answered
-    /// now (`deliveryNanoseconds`): the inline replies of one read. Loop thread only.
-    @inline(__always) func recordQueries(kind: QueryRequestKind, count: Int, startNanoseconds: UInt64) {
-        let elapsed = deliveryNanoseconds > startNanoseconds ? deliveryNanoseconds - startNanoseconds : 0
-        var bucket = 0
-        while bucket < bounds.count && elapsed > bounds[bucket] { bucket += 1 }
-        bump(Self.latencyBase + kind.rawValue * Self.bucketCount + bucket, by: UInt64(count))
-        bump(Self.sumBase + kind.rawValue, by: elapsed &* UInt64(count))
+        for kind in QueryRequestKind.allCases where kinds[kind] > 0 {
+            let count = UInt64(kinds[kind])
+            bump(Self.latencyBase + kind.rawValue * Self.bucketCount + bucket, by: count)
+            bump(Self.sumBase + kind.rawValue, by: elapsed &* count)
+        }
     }
 
     func add(into snapshot: inout RequestMetricsSnapshot) {

@@ -178,10 +178,8 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
         if hasWork() {
             scheduleDrive()
         } else if stopRequested.load(ordering: .acquiring) {
-            if !stopFulfilled {
-                stopFulfilled = true
-                stopped.fulfil(true)
-            }
+            stopFulfilled = true
+            stopped.fulfil(true)
             return
         }
         armExpiryTimer()
