@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "ATPDurabilityTests",
             dependencies: ["ATPDurability", "ATPLedger", "ATPJournal", "ATPSnapshot", "ATPServer", "ATPClient",
-                           "ATPProtocol", "ATPCrashSoak", "ATPCommandLine"],
+                           "ATPProtocol", "ATPCrashSoak", "ATPCommandLine", "ATPTestSupport"],
             // Version-1 data directories the suite unpacks (FixtureRecoveryTests reads them by path).
             exclude: ["Fixtures"]
         ),

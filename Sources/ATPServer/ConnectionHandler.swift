@@ -48,6 +48,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) private var inlineRequests: [InlineRequest] = []
     /// Inline query replies of this read per `QueryRequestKind`, timed once at the flush.
     private var inlineKinds = QueryKindCounts()
+    /// Reservation operations of this read answered inline (their replies are in `inlineReplies`).
+    private var inlineOperationsAnswered = 0
+    /// While an inline reservation operation runs, its token (0 otherwise): its completion, when
+    /// called before the operation returns, writes the reply into `inlineReplies` and sets
+    /// `inlineOperationAnswered`; called later, it goes through the mailbox.
+    @exclusivity(unchecked) private var inlineOperationToken: UInt64 = 0
+    private var lastInlineOperationToken: UInt64 = 0
+    private var inlineOperationAnswered = false
     /// When the frames being handled were read (`NIODeadline` uptime nanoseconds): one clock read
     /// per `processFrames`, shared by its requests.
     private var readNanoseconds: UInt64 = 0
@@ -253,6 +261,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                                                kind: QueryRequestKind(query)))
             return
         }
+        if let coreIndex, performInline(request, opcode: opcode, requestID: requestID, onCore: coreIndex) { return }
         inFlight += 1
         let outcome = executor.execute(request, requestID: requestID, opcode: opcode, eventLoop: context.eventLoop) {
             mailbox.post($0)
@@ -323,6 +332,51 @@ final class ConnectionHandler: ChannelDuplexHandler {
         return true
     }
 
+    /// Performs a reserve, commit or release whose home is this loop's own core, during the read.
+    /// Answered at once (no journal to wait for, a refusal, a replay), its reply joins this read's
+    /// inline replies; otherwise it is in flight and its reply comes through the mailbox. False
+    /// (nothing done) for every other request and for reservations homed on another core.
+    private func performInline(_ request: Request, opcode: Opcode, requestID: UInt32, onCore core: Int) -> Bool {
+        guard let context, let mailbox else { return false }
+        lastInlineOperationToken &+= 1
+        let token = lastInlineOperationToken
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let catalog = executor.engine.catalog
+        let completion: ReservationCompletion = { answer in
+            if eventLoop.inEventLoop, handler.value.inlineOperationToken == token {
+                handler.value.appendInlineReply(answer, opcode: opcode, requestID: requestID)
+            } else {
+                mailbox.post {
+                    RequestExecutor.encodeReservationReply(answer, opcode: opcode, requestID: requestID,
+                                                           catalog: catalog, into: &$0)
+                }
+            }
+        }
+        inlineOperationToken = token
+        inlineOperationAnswered = false
+        let performed = executor.performReservationInline(request, onCore: core, completion: completion)
+        inlineOperationToken = 0
+        guard performed else { return false }
+        if !inlineOperationAnswered {
+            // Executed during the read; its reply waits (for the journal, or other cores).
+            inFlight += 1
+            counters.requestsInline.wrappingIncrement(ordering: .relaxed)
+        }
+        return true
+    }
+
+    /// The reply of an inline reservation operation answered before it returned.
+    private func appendInlineReply(_ answer: ReservationReply, opcode: Opcode, requestID: UInt32) {
+        guard let context else { return }
+        var buffer = inlineReplies.take() ?? context.channel.allocator.buffer(capacity: 256)
+        RequestExecutor.encodeReservationReply(answer, opcode: opcode, requestID: requestID,
+                                               catalog: executor.engine.catalog, into: &buffer)
+        inlineReplies = buffer
+        inlineOperationAnswered = true
+        inlineOperationsAnswered += 1
+    }
+
     /// Answers this read's inline queries in one pass over the core's cells and encodes their replies.
     private func answerInlineRequests() {
         guard !inlineRequests.isEmpty, let coreIndex, let context else { return }
@@ -347,7 +401,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func flushInlineReplies() {
         answerInlineRequests()
         guard let buffer = inlineReplies.take(), let context else { return }
-        let answered = inlineKinds.total
+        let answered = inlineKinds.total + inlineOperationsAnswered
+        inlineOperationsAnswered = 0
         metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds
         metrics.recordQueries(inlineKinds, startNanoseconds: readNanoseconds)
         inlineKinds = QueryKindCounts()

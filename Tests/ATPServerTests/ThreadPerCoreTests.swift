@@ -74,6 +74,46 @@ import Testing
         await client.close()
     }
 
+    /// Reservation operations homed on the connection's own core are answered during the read;
+    /// the others travel. Pipelined from both connections, every reply is right, every unit is
+    /// accounted for, and nothing stays counted in flight.
+    @Test func reservationsAnswerAlikeInlineAndForwarded() async throws {
+        let fixture = try Self.fixture()
+        let first = try await fixture.connect()
+        let second = try await fixture.connect()
+        _ = try await first.ingest(source: "wms", events: [WireEvent(kind: .receive, sku: "R-1", location: "L",
+                                                                     quantity: 100, sequence: 1)])
+        let ids = try (0..<40).map { try ReservationID("o-\($0)") }
+        #expect(Set(ids.map { fixture.engine.coreIndex(ofReservation: $0) }) == [0, 1])
+        let line = WireReservationLine(sku: "R-1", target: .location("L"), quantity: 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, id) in ids.enumerated() {
+                let client = index % 2 == 0 ? first : second
+                group.addTask {
+                    let reply = try await client.reserve(WireReserveRequest(id: id, ttlMilliseconds: 60_000,
+                                                                            mode: .allOrNothing, lines: [line]))
+                    #expect(reply.state == .held && reply.lines[0].granted == 2, "\(id): \(reply)")
+                    let settled = index % 2 == 0 ? try await client.commit(id) : try await client.release(id)
+                    #expect(settled.state == (index % 2 == 0 ? .committed : .released), "\(id): \(settled)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        let cell = try await first.query([.cell(sku: "R-1", location: "L")], includeCells: true).answers[0]
+        #expect(cell.sellable == 60 && cell.cells.first?.committed == 40 && cell.cells.first?.reserved == 0)
+        // A replay and an unknown id, inline or not, answer alike.
+        for client in [first, second] {
+            #expect(try await client.commit(ids[0]).replayed)
+            #expect(try await client.release(try ReservationID("nobody")).result == .unknownReservation)
+        }
+        let stats = try await first.statsByName(prefix: "server.requests.")
+        let inline = stats["server.requests.inline"] ?? 0
+        #expect(inline >= 40, "the operations homed on each connection's core ran inline (\(inline))")
+        #expect(try await first.requestsInFlightBesidesThisOne() == 0)
+        await first.close()
+        await second.close()
+    }
+
     /// Reservations expire on the cores' loops when the (manual) clock moves.
     @Test func reservationsExpireOnTheLoops() async throws {
         let fixture = try Self.fixture()

@@ -259,6 +259,45 @@ public final class Engine: Sendable {
         return core.workers[core.workerIndex(ofShard: home)].submit(task) ? .accepted : .inboxFull
     }
 
+    /// The core that owns reservation `id`'s home shard: where its record lives and every operation
+    /// on it is decided.
+    public func coreIndex(ofReservation id: ReservationID) -> Int {
+        core.workerIndex(ofShard: homeShardIndex(of: id))
+    }
+
+    /// Reserves at once on the calling thread, when it is the host of `coreIndex` and that core owns
+    /// the reservation's home shard (`coreIndex(ofReservation:)`); otherwise returns false and does
+    /// nothing. The inline path of a thread-per-core server: no hand-off, no wake-up. Lines on other
+    /// cores are prepared there as for `submitReserve`.
+    ///
+    /// `completion` is called exactly once: before this returns when nothing has to be waited for
+    /// (no journal, a refusal, a replay of a settled id), or later — on a journal flusher's thread
+    /// once the record is durable, or on this thread once other cores answered.
+    public func reserveInline(_ request: ReserveRequest, onCore coreIndex: Int,
+                              completion: @escaping ReservationCompletion) -> Bool {
+        performInline(.reserve(request), id: request.id, onCore: coreIndex, completion: completion)
+    }
+
+    /// `commit` inline, as `reserveInline(_:onCore:completion:)`.
+    public func commitInline(_ id: ReservationID, onCore coreIndex: Int,
+                             completion: @escaping ReservationCompletion) -> Bool {
+        performInline(.commit, id: id, onCore: coreIndex, completion: completion)
+    }
+
+    /// `release` inline, as `reserveInline(_:onCore:completion:)`.
+    public func releaseInline(_ id: ReservationID, onCore coreIndex: Int,
+                              completion: @escaping ReservationCompletion) -> Bool {
+        performInline(.release, id: id, onCore: coreIndex, completion: completion)
+    }
+
+    private func performInline(_ operation: ReservationOperation, id: ReservationID, onCore coreIndex: Int,
+                               completion: @escaping ReservationCompletion) -> Bool {
+        let worker = core.workers[coreIndex]
+        guard worker.isDrivingThread, self.coreIndex(ofReservation: id) == coreIndex else { return false }
+        worker.performInline(operation, id: id, completion: completion)
+        return true
+    }
+
     // MARK: - Channels
 
     /// Defines or replaces a channel. Blocks until every worker uses the new definition (and, when

@@ -194,6 +194,17 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
         runExpiries()
     }
 
+    /// Runs one reservation operation on the host's thread (inline), after `prepareInline()`; then
+    /// applies the messages it sent this core and arms the expiry timer for a new deadline.
+    func performInline(_ operation: ReservationOperation, id: ReservationID,
+                       completion: @escaping ReservationCompletion) {
+        prepareInline()
+        let now = core.clock.nowMilliseconds()
+        ledger.perform(operation, id: id, nowMilliseconds: now, completion: completion)
+        while let message = localMessages.popFirst() { ledger.receive(message, nowMilliseconds: now) }
+        armExpiryTimer()
+    }
+
     /// Asks the host to drive the core once the earliest reservation is due (a wall clock only:
     /// a manual clock's moves wake the core themselves).
     private func armExpiryTimer() {
