@@ -122,10 +122,7 @@ extension Shard {
                 PartReference(core: $0.worker, origin: HoldOrigin(generation: $0.generation, prepareLSN: $0.prepareLSN))
             }
             record.acknowledgementsAwaited = image.acknowledgementsAwaited
-            setRecord(record, for: record.id)
-            if image.state == .held {
-                expiries.insert(ExpiryEntry(deadlineMilliseconds: record.expiresAtMilliseconds, id: record.id))
-            }
+            insertRecord(record)
         }
         for restored in restored where restored.image.state != .held && restored.image.acknowledgementsAwaited == 0 {
             noteFinished(restored.image.id, sinceMilliseconds: restored.image.settledAtMilliseconds)
@@ -145,7 +142,7 @@ extension Shard {
             cell.pointee.committed = 0
         }
         for image in kept {
-            var hold = Hold(status: HoldStatus(rawValue: image.status.rawValue)!,
+            var hold = Hold(id: image.id, status: HoldStatus(rawValue: image.status.rawValue)!,
                             origin: HoldOrigin(generation: image.originGeneration, prepareLSN: image.originPrepareLSN))
             for line in image.lines {
                 guard let slot = cells.slot(sku: line.sku, location: line.location) else {

@@ -210,12 +210,9 @@ extension CoreLedger {
 
     private func legacyExpireDue(_ home: Int, nowMilliseconds now: Int64) {
         let homeShard = shard(home)
-        while let next = homeShard.expiries.min, next.deadlineMilliseconds <= now {
-            _ = homeShard.expiries.popMin()
-            if let record = homeShard.records[next.id], record.state == .held,
-               record.expiresAtMilliseconds == next.deadlineMilliseconds, legacyReservations.inFlight[next.id] == nil {
-                legacyExpire(next.id, home: home, nowMilliseconds: now)
-            }
+        let due = homeShard.expiries.due(nowMilliseconds: now).map { homeShard.records[slot: $0].id }
+        for id in due where homeShard.records[id]?.state == .held && legacyReservations.inFlight[id] == nil {
+            legacyExpire(id, home: home, nowMilliseconds: now)
         }
     }
 
@@ -283,7 +280,6 @@ extension CoreLedger {
             return
         }
         if complete { homeShard.counters.reservationsGranted &+= 1 } else { homeShard.counters.reservationsPartial &+= 1 }
-        homeShard.expiries.insert(ExpiryEntry(deadlineMilliseconds: flight.expiresAtMilliseconds, id: id))
         legacySettle(id, home: home, as: .held, nowMilliseconds: now, runDeferred: true)
     }
 

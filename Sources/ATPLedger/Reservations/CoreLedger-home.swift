@@ -19,13 +19,13 @@ extension CoreLedger {
         let homeShard = homeShardIndex(of: id)
         precondition(owns(shard: homeShard), "reservation \(id) has its home on core \(coreIndex(ofShard: homeShard))")
         trace?("core \(index) perform \(operation) \(id): pending \(pendingReserves[id] != nil), record \(String(describing: shard(homeShard).records[id]?.state))")
-        if let pending = pendingReserves[id] {
+        if !pendingReserves.isEmpty, let pending = pendingReserves[id] {
             pending.deferred.append((operation, completion))
             return
         }
-        if shard(homeShard).records[id] != nil {
-            expireIfDue(id, homeShard: homeShard, nowMilliseconds: now)
-            continueOperation(operation, id: id, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+        if let slot = shard(homeShard).records.slot(of: id) {
+            expireIfDue(slot, homeShard: homeShard, nowMilliseconds: now)
+            continueOperation(operation, slot: slot, homeShard: homeShard, nowMilliseconds: now, completion: completion)
             return
         }
         guard case .reserve(let request) = operation else {
@@ -91,11 +91,24 @@ extension CoreLedger {
     /// shippable) may sit where this one was granted nothing.
     func heldShards(of record: ReservationRecord, onCore core: Int) -> [Int] {
         var result: [Int] = []
-        for (line, grant) in zip(record.request.lines, record.lineGrants) where grant.granted > 0 {
-            let shard = shardIndex(of: line.sku)
-            if coreIndex(ofShard: shard) == core && !result.contains(shard) { result.append(shard) }
-        }
+        forEachHeldShard(of: record, onCore: core) { result.append($0) }
         return result.sorted()
+    }
+
+    /// Calls `body` once for each shard `heldShards(of:onCore:)` returns, in no particular order,
+    /// without building the list.
+    func forEachHeldShard(of record: ReservationRecord, onCore core: Int, _ body: (Int) -> Void) {
+        let lines = record.request.lines
+        let grants = record.lineGrants
+        for line in lines.indices where grants[line].granted > 0 {
+            let shard = shardIndex(of: lines[line].sku)
+            guard coreIndex(ofShard: shard) == core else { continue }
+            // Each shard once: skip it when an earlier granted line was on it.
+            if lines[..<line].indices.contains(where: { grants[$0].granted > 0 && shardIndex(of: lines[$0].sku) == shard }) {
+                continue
+            }
+            body(shard)
+        }
     }
 
     private func startReserve(_ request: ReserveRequest, homeShard: Int, nowMilliseconds now: Int64,
@@ -202,7 +215,6 @@ extension CoreLedger {
         record.lastRecordLSN = lsn
         if record.state == .held {
             addLocalHolds(of: record)
-            home.expiries.insert(ExpiryEntry(deadlineMilliseconds: record.expiresAtMilliseconds, id: record.id))
             if record.lineGrants.allSatisfy({ $0.granted == $0.requested }) {
                 home.counters.reservationsGranted &+= 1
             } else {
@@ -213,7 +225,7 @@ extension CoreLedger {
             home.noteFinished(record.id, sinceMilliseconds: now)
             home.counters.reservationsRefused &+= 1
         }
-        home.setRecord(record, for: record.id)
+        home.insertRecord(record)
         return record
     }
 
@@ -244,16 +256,20 @@ extension CoreLedger {
 
     // MARK: - Commit, release, expiry
 
-    private func continueOperation(_ operation: ReservationOperation, id: ReservationID, homeShard: Int,
+    /// Answers or starts an operation on the record in `slot` of the home shard's records.
+    private func continueOperation(_ operation: ReservationOperation, slot: Int, homeShard: Int,
                                    nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
-        let record = shard(homeShard).records[id]!
-        switch (operation, record.state) {
+        let home = shard(homeShard)
+        let id = home.records[slot: slot].id
+        switch (operation, home.records[slot: slot].state) {
         case (.reserve, _), (.commit, .committed), (.release, .released), (.release, .expired), (.release, .refused):
+            let record = home.records[slot: slot]
             answer(record.reply(replayed: true), after: dependencies(of: record), stable: answersWaitForStability(record),
                    completion)
         case (.commit, .held):
             transition([id], homeShard: homeShard, to: .committed, nowMilliseconds: now, completion: completion)
         case (.commit, let state):
+            let record = home.records[slot: slot]
             answer(record.reply(replayed: false, error: .notHeld(state)), after: dependencies(of: record),
                    stable: answersWaitForStability(record), completion)
         case (.release, .held), (.release, .committed):
@@ -261,31 +277,23 @@ extension CoreLedger {
         }
     }
 
-    /// Expires the record of `id` when it is held and its deadline has passed (before an operation
-    /// on it answers).
-    private func expireIfDue(_ id: ReservationID, homeShard: Int, nowMilliseconds now: Int64) {
-        guard let record = shard(homeShard).records[id], record.state == .held,
-              record.expiresAtMilliseconds <= now else { return }
-        transition([id], homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
+    /// Expires the record in `slot` when it is held and its deadline has passed (before an
+    /// operation on it answers).
+    private func expireIfDue(_ slot: Int, homeShard: Int, nowMilliseconds now: Int64) {
+        let home = shard(homeShard)
+        guard let deadline = home.records[slot: slot].heldUntilMilliseconds, deadline <= now else { return }
+        transition([home.records[slot: slot].id], homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
     }
 
     /// Expires every held reservation of this core whose deadline is at or before `now`: one
-    /// journal record per home shard with due reservations. Cost: O(log n) per expired or stale
-    /// heap entry; untouched reservations cost nothing.
+    /// journal record per home shard with due reservations. Cost: the due records only (the expiry
+    /// queue holds exactly the held ones). A refused journal record leaves them held and queued:
+    /// the next pass tries again.
     func expireDue(nowMilliseconds now: Int64) {
         for shard in shards {
-            var due: [ReservationID] = []
-            // An id is due once even if the heap holds it twice (a refused expiry is queued again);
-            // a set, since a pass under load finds hundreds due (a linear search was quadratic).
-            var seen = Set<ReservationID>()
-            while let next = shard.expiries.min, next.deadlineMilliseconds <= now {
-                _ = shard.expiries.popMin()
-                if let record = shard.records[next.id], record.state == .held,
-                   record.expiresAtMilliseconds == next.deadlineMilliseconds, seen.insert(next.id).inserted {
-                    due.append(next.id)
-                }
-            }
-            if !due.isEmpty { transition(due, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil) }
+            guard let earliest = shard.expiries.earliestDeadline, earliest <= now else { continue }
+            let due = shard.expiries.due(nowMilliseconds: now).map { shard.records[slot: $0].id }
+            transition(due, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil)
         }
     }
 
@@ -297,29 +305,34 @@ extension CoreLedger {
         precondition(completion == nil || ids.count == 1, "one completion per transition")
         let home = shard(homeShard)
         var entries: [TransitionEntry] = []
+        entries.reserveCapacity(ids.count)
+        // Each id's slot, found once: an entry's record stays in the table until its own transition
+        // (forgetting spares it, and the others of the batch are held, so not forgettable).
+        var slots: [Int] = []
+        slots.reserveCapacity(ids.count)
         for id in ids {
-            let record = home.records[id]!
-            let acknowledge = !record.parts.isEmpty && (state == .committed || record.state == .committed)
+            guard let slot = home.records.slot(of: id) else { preconditionFailure("no record of \(id) to move to \(state)") }
+            let acknowledge = !home.records[slot: slot].parts.isEmpty
+                && (state == .committed || home.records[slot: slot].state == .committed)
             entries.append(TransitionEntry(id: id, state: state, acknowledge: acknowledge))
+            slots.append(slot)
         }
         var lsn: UInt64 = 0
         if let recorder {
             switch recorder.recordTransitions(entries, homeShard: homeShard, nowMilliseconds: now) {
             case .appended(let appended): lsn = appended
             case .refused(let failure):
-                // Not applied; a refused expiry is retried by the next pass.
-                if state == .expired {
-                    for id in ids { home.expiries.insert(ExpiryEntry(deadlineMilliseconds: now, id: id)) }
-                }
+                // Not applied; a refused expiry stays queued and is retried by the next pass.
                 let record = home.records[ids[0]]!
                 completion?(ReservationReply(id: record.id, state: record.state, lines: [], expiresAtMilliseconds: 0,
                                              replayed: false, error: .notDurable(failure.reason)))
                 return
             }
         }
-        for entry in entries {
-            let before = home.records[entry.id]!
-            applyTransition(entry, homeShard: homeShard, lsn: lsn, nowMilliseconds: now)
+        for (entry, slot) in zip(entries, slots) {
+            let before: ReservationRecord? = home.records[slot: slot].parts.isEmpty ? nil : home.records[slot: slot]
+            applyTransition(entry, slot: slot, home: home, lsn: lsn, nowMilliseconds: now)
+            guard let before else { continue }
             for part in before.parts {
                 environment.send(.change(id: entry.id, origin: part.origin, change: state == .committed ? .commit : .release,
                                          shards: heldShards(of: before, onCore: part.core),
@@ -328,7 +341,7 @@ extension CoreLedger {
             }
         }
         if let completion {
-            let record = home.records[ids[0]]!
+            let record = home.records[slot: slots[0]]
             answer(record.reply(replayed: false), after: dependencies(of: record),
                    stable: answersWaitForStability(record), completion)
         }
@@ -349,26 +362,36 @@ extension CoreLedger {
     /// record's state, acknowledgements awaited, the retention clock and the counters.
     func applyTransition(_ entry: TransitionEntry, homeShard: Int, lsn: UInt64, nowMilliseconds now: Int64) {
         let home = shard(homeShard)
+        // Forgetting (first thing in the slot form) spares this record, so its slot stays valid.
+        guard let slot = home.records.slot(of: entry.id) else {
+            forgetOldOutcomes(home, nowMilliseconds: now, sparing: entry.id)
+            return
+        }
+        applyTransition(entry, slot: slot, home: home, lsn: lsn, nowMilliseconds: now)
+    }
+
+    /// `applyTransition(_:homeShard:lsn:nowMilliseconds:)` for the record in `slot` of `home`.
+    private func applyTransition(_ entry: TransitionEntry, slot: Int, home: Shard, lsn: UInt64, nowMilliseconds now: Int64) {
         forgetOldOutcomes(home, nowMilliseconds: now, sparing: entry.id)
-        guard var record = home.records[entry.id] else { return }
+        assert(home.records[slot: slot].id == entry.id)
         let change: HoldChange = entry.state == .committed ? .commit : .release
-        for shardIndex in heldShards(of: record, onCore: index) {
+        forEachHeldShard(of: home.records[slot: slot], onCore: index) { shardIndex in
             shard(shardIndex).changeHold(entry.id, origin: .local, change)
         }
-        record.state = entry.state
-        record.lastRecordLSN = lsn
-        if entry.acknowledge { record.acknowledgementsAwaited += record.parts.count }
         switch entry.state {
         case .committed: home.counters.reservationsCommitted &+= 1
         case .released: home.counters.reservationsReleased &+= 1
         case .expired: home.counters.reservationsExpired &+= 1
         case .held, .refused: preconditionFailure("no transition to \(entry.state)")
         }
-        record.settledAtMilliseconds = now
-        if record.acknowledgementsAwaited == 0 {
-            home.noteFinished(entry.id, sinceMilliseconds: now)
+        let finished = home.modifyRecord(slot: slot) { record -> Bool in
+            record.state = entry.state
+            record.lastRecordLSN = lsn
+            if entry.acknowledge { record.acknowledgementsAwaited += record.parts.count }
+            record.settledAtMilliseconds = now
+            return record.acknowledgementsAwaited == 0
         }
-        home.setRecord(record, for: entry.id)
+        if finished { home.noteFinished(entry.id, sinceMilliseconds: now) }
     }
 
     /// A part's change (a commit, or a release of committed units) is durable there.

@@ -21,7 +21,8 @@ enum HoldStatus: UInt8, Sendable {
 }
 
 /// Units a reservation holds on one shard's cells.
-struct Hold {
+struct Hold: ReservationKeyed {
+    let id: ReservationID
     var status: HoldStatus
     var origin: HoldOrigin
     var lines: [HoldLine] = []
@@ -44,7 +45,7 @@ struct PartReference: Equatable, Sendable {
 /// The home shard's record of one reservation: the single authority for its state. A record
 /// exists only once the reservation is decided (a multi-core reserve waiting for its parts is a
 /// `PendingReserve` of the home core), so every record is in a settled state.
-struct ReservationRecord {
+struct ReservationRecord: ReservationKeyed {
     let request: ReserveRequest
     var state: ReservationState
     var lineGrants: [LineGrant]
@@ -73,6 +74,9 @@ struct ReservationRecord {
     /// Whether the record may be forgotten once its retention passed: settled, and no part
     /// acknowledgement awaited.
     var isForgettable: Bool { state != .held && acknowledgementsAwaited == 0 }
+
+    /// The deadline while held, else nil (what the home shard's expiry queue follows).
+    var heldUntilMilliseconds: Int64? { state == .held ? expiresAtMilliseconds : nil }
 
     func reply(replayed: Bool, error: ReservationError? = nil) -> ReservationReply {
         ReservationReply(id: request.id, state: state, lines: lineGrants,
@@ -121,16 +125,6 @@ enum ReservationOperation {
 
 /// Called once with the answer (on a core's thread, or a journal flusher's once durable).
 public typealias ReservationCompletion = @Sendable (ReservationReply) -> Void
-
-/// An entry of a home shard's expiry heap.
-struct ExpiryEntry: Comparable {
-    var deadlineMilliseconds: Int64
-    var id: ReservationID
-    static func < (a: ExpiryEntry, b: ExpiryEntry) -> Bool { a.deadlineMilliseconds < b.deadlineMilliseconds }
-    static func == (a: ExpiryEntry, b: ExpiryEntry) -> Bool {
-        a.deadlineMilliseconds == b.deadlineMilliseconds && a.id == b.id
-    }
-}
 
 /// A record that may be forgotten once the retention window has passed since `sinceMilliseconds`
 /// (its settle time).

@@ -58,7 +58,7 @@ extension Shard {
     /// unit is sellable (`allocate` chose it), so no cell becomes short by it.
     func addHold(_ id: ReservationID, status: HoldStatus, origin: HoldOrigin, lines: [HoldLine]) {
         precondition(holds[id] == nil, "reservation \(id) holds twice on shard \(index)")
-        var hold = Hold(status: status, origin: origin)
+        var hold = Hold(id: id, status: status, origin: origin)
         for line in lines where line.units > 0 {
             var update = CellUpdate(cells.cell(line.slot).pointee)
             if status == .committed { update.committed += Int64(line.units) } else { update.reserved += Int64(line.units) }

@@ -27,22 +27,59 @@ final class Shard {
     var pendingRejections: [RejectedEvent] = []
 
     // Reservations: holds on this shard's cells, by reservation id.
-    var holds: [ReservationID: Hold] = [:]
-    /// Records of the reservations whose home is this shard. Changed only through `setRecord`.
-    private(set) var records: [ReservationID: ReservationRecord] = [:]
+    var holds = ReservationTable<Hold>()
+    /// Records of the reservations whose home is this shard. Changed only through `insertRecord`,
+    /// `setRecord` and `modifyRecord`, which keep `forgettableRecords` and `expiries` right.
+    private(set) var records = ReservationTable<ReservationRecord>()
     /// Records that may be forgotten once their retention passed (settled, no acknowledgement
     /// awaited): what the per-shard maximum counts.
     private(set) var forgettableRecords = 0
-    var expiries = Heap<ExpiryEntry>()
+    /// The held records by deadline: exactly the records in state held.
+    private(set) var expiries = ExpiryQueue()
     var finishedOutcomes = Deque<FinishedOutcome>()
 
-    /// Sets (or with nil removes) the record of `id`, keeping `forgettableRecords` right.
+    /// Adds the record of an id that has none yet; returns its slot in `records`.
+    @discardableResult
+    func insertRecord(_ record: ReservationRecord) -> Int {
+        let slot = records.insert(record)
+        if record.isForgettable { forgettableRecords += 1 }
+        if record.state == .held { expiries.add(slot: slot, deadline: record.expiresAtMilliseconds) }
+        return slot
+    }
+
+    /// Sets (or with nil removes) the record of `id`.
     func setRecord(_ record: ReservationRecord?, for id: ReservationID) {
-        // One hash lookup: the old record comes back from the update or the removal.
-        let old = if let record { records.updateValue(record, forKey: id) } else { records.removeValue(forKey: id) }
-        if let old, old.isForgettable { forgettableRecords -= 1 }
-        if let record, record.isForgettable { forgettableRecords += 1 }
+        assert(record == nil || record!.id == id, "a record stored under another id")
+        guard let slot = records.slot(of: id) else {
+            if let record { insertRecord(record) }
+            return
+        }
+        if let record {
+            modifyRecord(slot: slot) { $0 = record }
+        } else {
+            expiries.remove(slot: slot)
+            if records[slot: slot].isForgettable { forgettableRecords -= 1 }
+            records.remove(slot: slot)
+        }
         assert(forgettableRecords >= 0)
+    }
+
+    /// Changes the record in `slot` of `records` in place (no copy of its arrays), keeping the
+    /// forgettable count and the expiry queue right; returns what `body` returned.
+    @discardableResult
+    func modifyRecord<R>(slot: Int, _ body: (inout ReservationRecord) -> R) -> R {
+        let wasForgettable = records[slot: slot].isForgettable
+        let heldUntilBefore = records[slot: slot].heldUntilMilliseconds
+        let result = body(&records[slot: slot])
+        let isForgettable = records[slot: slot].isForgettable
+        let heldUntil = records[slot: slot].heldUntilMilliseconds
+        if wasForgettable != isForgettable { forgettableRecords += isForgettable ? 1 : -1 }
+        if heldUntil != heldUntilBefore {
+            if heldUntilBefore != nil { expiries.remove(slot: slot) }
+            if let heldUntil { expiries.add(slot: slot, deadline: heldUntil) }
+        }
+        assert(forgettableRecords >= 0)
+        return result
     }
 
     /// Queues a settled record for forgetting once its retention window (from `since`) has passed.
@@ -61,7 +98,7 @@ final class Shard {
     }
 
     /// The earliest pending expiry deadline of the records whose home is this shard, if any.
-    var nextExpiryMilliseconds: Int64? { expiries.min?.deadlineMilliseconds }
+    var nextExpiryMilliseconds: Int64? { expiries.earliestDeadline }
 
     init(index: Int, configuration: LedgerConfiguration) {
         self.index = index
@@ -107,5 +144,16 @@ final class Shard {
                          "cell committed \(cell.committed) differs from its holds")
         }
         precondition(short == counters.shortCells, "short-cell counter \(counters.shortCells) != \(short)")
+        expiries.checkInvariants()
+        var held = 0
+        var forgettable = 0
+        for (_, record) in records {
+            if record.isForgettable { forgettable += 1 }
+            guard record.state == .held else { continue }
+            held += 1
+            precondition(expiries.contains(slot: records.slot(of: record.id)!), "held record \(record.id) is not queued to expire")
+        }
+        precondition(held == expiries.count, "\(expiries.count) queued to expire, \(held) held")
+        precondition(forgettable == forgettableRecords, "forgettable count \(forgettableRecords) != \(forgettable)")
     }
 }

@@ -1,0 +1,189 @@
+/// The held reservation records of one home shard, by deadline: what expires when. Kept by the
+/// shard's record funnel (`Shard.setRecord`, `Shard.modifyRecord`): a record is in the queue exactly
+/// while it is held, so a commit or release takes it out at once (no entry lingers until the ttl
+/// it no longer has), and the queue's memory follows the held records.
+///
+/// Records are named by their slot in the shard's `ReservationTable` (slots do not move while a
+/// record is in the table). Records with the same deadline millisecond share a bucket: a doubly
+/// linked list through `links` (one entry per slot), in the order they became held. The buckets sit
+/// in a binary min-heap by deadline that records each bucket's position, so an emptied bucket
+/// leaves the heap at once. Under a flash sale most reservations share their bucket with others of
+/// the same millisecond: adding or removing one is a few array writes, and the heap holds one
+/// entry per distinct deadline (a thousand for a 1-second ttl), small enough to stay in cache.
+///
+/// Order of expiry: by deadline, then in the order the records became held — a function of the
+/// operations applied alone, as the simulator and replay need.
+struct ExpiryQueue {
+    private struct Bucket {
+        var deadline: Int64
+        var first: Int32
+        var last: Int32
+        var heapPosition: Int32
+    }
+
+    private struct Link {
+        var previous: Int32 = -1
+        var next: Int32 = -1
+        /// The bucket the slot is in, or -1 when the slot is not queued.
+        var bucket: Int32 = -1
+    }
+
+    private var buckets: ContiguousArray<Bucket> = []
+    private var freeBuckets: [Int32] = []
+    private var bucketByDeadline: [Int64: Int32] = [:]
+    /// Bucket indices, a min-heap by deadline.
+    private var heap: ContiguousArray<Int32> = []
+    private var links: ContiguousArray<Link> = []
+    /// Records queued.
+    private(set) var count = 0
+
+    /// The earliest deadline of a queued record.
+    var earliestDeadline: Int64? { heap.first.map { buckets[Int($0)].deadline } }
+
+    /// Whether `slot` is queued.
+    func contains(slot: Int) -> Bool { slot < links.count && links[slot].bucket >= 0 }
+
+    /// Queues the record in `slot` (not queued yet) to expire at `deadline`.
+    mutating func add(slot: Int, deadline: Int64) {
+        if slot >= links.count { links.append(contentsOf: repeatElement(Link(), count: slot + 1 - links.count)) }
+        precondition(links[slot].bucket < 0, "slot \(slot) is queued twice")
+        let bucket: Int32
+        if let existing = bucketByDeadline[deadline] {
+            bucket = existing
+            let last = buckets[Int(bucket)].last
+            links[Int(last)].next = Int32(slot)
+            links[slot] = Link(previous: last, next: -1, bucket: bucket)
+            buckets[Int(bucket)].last = Int32(slot)
+        } else {
+            bucket = newBucket(deadline: deadline, slot: Int32(slot))
+            links[slot] = Link(previous: -1, next: -1, bucket: bucket)
+        }
+        count += 1
+    }
+
+    /// Takes the record in `slot` out of the queue (a no-op when it is not queued).
+    mutating func remove(slot: Int) {
+        guard contains(slot: slot) else { return }
+        let link = links[slot]
+        let bucket = Int(link.bucket)
+        if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { buckets[bucket].first = link.next }
+        if link.next >= 0 { links[Int(link.next)].previous = link.previous } else { buckets[bucket].last = link.previous }
+        links[slot] = Link()
+        count -= 1
+        assert(count >= 0)
+        if buckets[bucket].first < 0 { deleteBucket(Int32(bucket)) }
+    }
+
+    /// The slots of the records due by `now` (deadline ≤ now), by deadline and then in the order
+    /// they were queued. Nothing is taken out: a record leaves the queue when its state changes.
+    func due(nowMilliseconds now: Int64) -> [Int] {
+        guard let earliest = earliestDeadline, earliest <= now else { return [] }
+        // The due buckets are a subtree at the heap's top: collect it, then order it by deadline.
+        var dueBuckets: [Int32] = []
+        var pending: [Int] = [0]
+        while let position = pending.popLast() {
+            guard position < heap.count else { continue }
+            let bucket = heap[position]
+            guard buckets[Int(bucket)].deadline <= now else { continue }
+            dueBuckets.append(bucket)
+            pending.append(2 * position + 1)
+            pending.append(2 * position + 2)
+        }
+        dueBuckets.sort { buckets[Int($0)].deadline < buckets[Int($1)].deadline }
+        var slots: [Int] = []
+        for bucket in dueBuckets {
+            var slot = buckets[Int(bucket)].first
+            while slot >= 0 {
+                slots.append(Int(slot))
+                slot = links[Int(slot)].next
+            }
+        }
+        return slots
+    }
+
+    // MARK: - Buckets and their heap
+
+    private mutating func newBucket(deadline: Int64, slot: Int32) -> Int32 {
+        let bucket: Int32
+        let fresh = Bucket(deadline: deadline, first: slot, last: slot, heapPosition: Int32(heap.count))
+        if let free = freeBuckets.popLast() {
+            bucket = free
+            buckets[Int(bucket)] = fresh
+        } else {
+            bucket = Int32(buckets.count)
+            buckets.append(fresh)
+        }
+        bucketByDeadline[deadline] = bucket
+        heap.append(bucket)
+        siftUp(heap.count - 1)
+        return bucket
+    }
+
+    private mutating func deleteBucket(_ bucket: Int32) {
+        let position = Int(buckets[Int(bucket)].heapPosition)
+        bucketByDeadline[buckets[Int(bucket)].deadline] = nil
+        let last = heap.removeLast()
+        if position < heap.count {
+            heap[position] = last
+            buckets[Int(last)].heapPosition = Int32(position)
+            siftDown(siftUp(position))
+        }
+        buckets[Int(bucket)].heapPosition = -1
+        freeBuckets.append(bucket)
+    }
+
+    private func deadline(at position: Int) -> Int64 { buckets[Int(heap[position])].deadline }
+
+    private mutating func swapAt(_ a: Int, _ b: Int) {
+        heap.swapAt(a, b)
+        buckets[Int(heap[a])].heapPosition = Int32(a)
+        buckets[Int(heap[b])].heapPosition = Int32(b)
+    }
+
+    /// Moves the entry at `position` up while it is earlier than its parent; returns where it ended.
+    @discardableResult
+    private mutating func siftUp(_ start: Int) -> Int {
+        var position = start
+        while position > 0 {
+            let parent = (position - 1) / 2
+            guard deadline(at: position) < deadline(at: parent) else { break }
+            swapAt(position, parent)
+            position = parent
+        }
+        return position
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var position = start
+        while true {
+            let left = 2 * position + 1
+            guard left < heap.count else { return }
+            let right = left + 1
+            let child = right < heap.count && deadline(at: right) < deadline(at: left) ? right : left
+            guard deadline(at: child) < deadline(at: position) else { return }
+            swapAt(position, child)
+            position = child
+        }
+    }
+
+    /// Checks the heap order, the positions and the lists (tests, and debug builds after changes).
+    func checkInvariants() {
+        var queued = 0
+        for (position, bucket) in heap.enumerated() {
+            precondition(buckets[Int(bucket)].heapPosition == Int32(position), "bucket position out of date")
+            if position > 0 { precondition(deadline(at: (position - 1) / 2) <= deadline(at: position), "heap order") }
+            precondition(bucketByDeadline[buckets[Int(bucket)].deadline] == bucket, "deadline map out of date")
+            var slot = buckets[Int(bucket)].first
+            var previous: Int32 = -1
+            precondition(slot >= 0, "an empty bucket in the heap")
+            while slot >= 0 {
+                precondition(links[Int(slot)].bucket == bucket && links[Int(slot)].previous == previous, "broken list")
+                queued += 1
+                previous = slot
+                slot = links[Int(slot)].next
+            }
+            precondition(buckets[Int(bucket)].last == previous, "bucket's last is not the list's")
+        }
+        precondition(queued == count && bucketByDeadline.count == heap.count, "queue count out of date")
+    }
+}

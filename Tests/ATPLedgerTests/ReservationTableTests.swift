@@ -1,0 +1,106 @@
+@testable import ATPLedger
+import Testing
+
+/// `ReservationTable` against a Swift `Dictionary` as the model: random inserts, updates, removals
+/// (by id and by slot) and in-place changes, through several growths and long probe runs.
+@Suite struct ReservationTableTests {
+    struct Entry: ReservationKeyed, Equatable {
+        let id: ReservationID
+        var value: Int
+    }
+
+    static func id(_ number: Int) -> ReservationID {
+        // Lengths 1...64 bytes, so every word count of the hash is used.
+        let text = "r\(number)-" + String(repeating: "x", count: number % 50)
+        return try! ReservationID(String(text.prefix(64)))
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func agreesWithADictionary(seed: UInt64) {
+        var table = ReservationTable<Entry>()
+        var model: [ReservationID: Int] = [:]
+        var random = SplitMix64(seed: seed)
+        for step in 0..<60_000 {
+            // The key space grows then shrinks, so the table grows and then empties out again.
+            let keySpace = step < 30_000 ? 1 + step / 4 : max(1, 7_500 - (step - 30_000) / 4)
+            let key = Self.id(random.next(below: keySpace))
+            switch random.next(below: 6) {
+            case 0, 1:
+                let old = table.updateValue(Entry(id: key, value: step))
+                #expect(old?.value == model.updateValue(step, forKey: key))
+            case 2:
+                #expect(table.removeValue(forKey: key)?.value == model.removeValue(forKey: key))
+            case 3:
+                if let slot = table.slot(of: key) {
+                    #expect(table.remove(slot: slot).value == model.removeValue(forKey: key))
+                } else {
+                    #expect(model[key] == nil)
+                }
+            case 4:
+                let changed = table.modify(key) { entry -> Int in
+                    entry.value += 1
+                    return entry.value
+                }
+                if let value = model[key] { model[key] = value + 1 }
+                #expect(changed == model[key])
+            default:
+                #expect(table[key]?.value == model[key])
+            }
+            #expect(table.count == model.count)
+        }
+        var seen: [ReservationID: Int] = [:]
+        for (key, entry) in table {
+            #expect(key == entry.id)
+            #expect(seen.updateValue(entry.value, forKey: key) == nil, "\(key) iterated twice")
+        }
+        #expect(seen == model)
+        for (key, value) in model { #expect(table[key]?.value == value) }
+    }
+
+    /// A slot keeps naming its value while other values come and go around it.
+    @Test func slotsDoNotMove() {
+        var table = ReservationTable<Entry>()
+        let kept = table.insert(Entry(id: Self.id(0), value: 42))
+        for number in 1..<5_000 { table.insert(Entry(id: Self.id(number), value: number)) }
+        for number in stride(from: 1, to: 5_000, by: 2) { table.removeValue(forKey: Self.id(number)) }
+        for number in 5_000..<9_000 { table.insert(Entry(id: Self.id(number), value: number)) }
+        #expect(table.slot(of: Self.id(0)) == kept)
+        #expect(table[slot: kept] == Entry(id: Self.id(0), value: 42))
+        #expect(table.count == 1 + 2_499 + 4_000)
+    }
+}
+
+/// `ExpiryQueue` against a plain list as the model: random adds and removals over slots, deadlines
+/// drawn from a narrow range (buckets shared) and a wide one (buckets alone); `due` returns the
+/// model's due slots by deadline, then in the order they were added, and the invariants hold.
+@Suite struct ExpiryQueueTests {
+    @Test(arguments: [7, 8, 9])
+    func agreesWithAList(seed: UInt64) {
+        var queue = ExpiryQueue()
+        var model: [(slot: Int, deadline: Int64, order: Int)] = []
+        var random = SplitMix64(seed: seed)
+        for step in 0..<20_000 {
+            let slot = random.next(below: 2_000)
+            if let position = model.firstIndex(where: { $0.slot == slot }) {
+                queue.remove(slot: slot)
+                model.remove(at: position)
+            } else {
+                let deadline = random.next(below: 2) == 0 ? Int64(random.next(below: 40)) : Int64(random.next(below: 100_000))
+                queue.add(slot: slot, deadline: deadline)
+                model.append((slot, deadline, step))
+            }
+            #expect(queue.count == model.count)
+            #expect(queue.earliestDeadline == model.map(\.deadline).min())
+            if step % 500 == 0 {
+                queue.checkInvariants()
+                let now = Int64(random.next(below: 100_000))
+                let expected = model.filter { $0.deadline <= now }
+                    .sorted { ($0.deadline, $0.order) < ($1.deadline, $1.order) }.map(\.slot)
+                #expect(queue.due(nowMilliseconds: now) == expected)
+            }
+        }
+        for entry in model { queue.remove(slot: entry.slot) }
+        queue.checkInvariants()
+        #expect(queue.count == 0 && queue.earliestDeadline == nil)
+    }
+}
