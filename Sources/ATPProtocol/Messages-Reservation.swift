@@ -181,6 +181,42 @@ public struct WireReservationReply: Sendable, Equatable {
                                              expiresAtMilliseconds: reply.expiresAtMilliseconds, lines: lines))
     }
 
+    /// Appends the reply frame to reserve, commit or release for `reply`, straight from the
+    /// ledger's form: the same bytes as `make(from:locationName:)` followed by
+    /// `Reply.reservation(_:).encode(opcode:requestID:into:)` (or the error reply `make` returns),
+    /// without building the wire form's arrays or names. Location names come from `catalog`.
+    public static func encode(_ reply: ReservationReply, opcode: Opcode, requestID: UInt32, catalog: Catalog,
+                              into buffer: inout ByteBuffer) {
+        let result: ReservationResult
+        switch reply.error {
+        case nil: result = .ok
+        case .unknownReservation: result = .unknownReservation
+        case .notHeld: result = .notHeld
+        case .invalidRequest, .notDurable:
+            guard case .failure(let error) = make(from: reply, locationName: { catalog.name(of: $0) }) else {
+                preconditionFailure("a reservation error without an error reply")
+            }
+            return Reply.error(error).encode(opcode: opcode, requestID: requestID, into: &buffer)
+        }
+        let start = buffer.beginFrame(opcode: opcode, flags: .reply, requestID: requestID)
+        reply.id.withBytes { buffer.writeName(bytes: $0) }
+        buffer.writeLE(result.rawValue)
+        buffer.writeLE(reply.state.rawValue)
+        buffer.writeLE(UInt8(reply.replayed ? 1 : 0))
+        buffer.writeLE(reply.expiresAtMilliseconds)
+        buffer.writeLE(UInt32(reply.lines.count))
+        for line in reply.lines {
+            buffer.writeLE(line.requested)
+            buffer.writeLE(line.granted)
+            buffer.writeLE(UInt32(line.allocations.count))
+            for allocation in line.allocations {
+                catalog.withName(.location, id: allocation.location.rawValue) { buffer.writeName(bytes: $0) }
+                buffer.writeLE(allocation.quantity)
+            }
+        }
+        buffer.endFrame(startingAt: start)
+    }
+
     func encodePayload(into buffer: inout ByteBuffer) {
         id.withBytes { buffer.writeName(bytes: $0) }
         buffer.writeLE(result.rawValue)

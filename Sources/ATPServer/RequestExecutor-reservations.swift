@@ -63,9 +63,6 @@ extension RequestExecutor {
     /// request or a journal failure).
     static func encodeReservationReply(_ answer: ReservationReply, opcode: Opcode, requestID: UInt32, catalog: Catalog,
                                        into buffer: inout ByteBuffer) {
-        switch WireReservationReply.make(from: answer, locationName: { catalog.name(of: $0) }) {
-        case .success(let wire): Reply.reservation(wire).encode(opcode: opcode, requestID: requestID, into: &buffer)
-        case .failure(let error): Reply.error(error).encode(opcode: opcode, requestID: requestID, into: &buffer)
-        }
+        WireReservationReply.encode(answer, opcode: opcode, requestID: requestID, catalog: catalog, into: &buffer)
     }
 }

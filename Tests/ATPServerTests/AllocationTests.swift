@@ -69,6 +69,64 @@ import Testing
         #expect(perQuery <= 4.5, "an inline query allocates \(perQuery) objects on the server")
     }
 
+    /// Allocations per warm one-line reservation operation on a one-core thread-per-core server
+    /// (every operation inline): reserve 1 unit of a stocked cell under a fresh id, then commit it,
+    /// 8 pairs a write; 1,000 pairs to warm up, 2,000 counted. Returns (per reserve, per commit),
+    /// told apart by a second run of reserves alone.
+    static func allocationsPerReservation() async throws -> (reserve: Double, commit: Double) {
+        let fixture = try ServerFixture {
+            $0.threadPerCore = true
+            $0.ledger.workerCount = 1
+        }
+        let client = try await fixture.connect()
+        _ = try await client.ingest(source: "wms", events: [
+            WireEvent(kind: .receive, sku: "HOT", location: "DC", quantity: 1_000_000, sequence: 1),
+        ])
+        await client.close()
+        let raw = try await fixture.rawAuthenticated()
+        let line = [WireReservationLine(sku: "HOT", target: .location("DC"), quantity: 1)]
+        var next = 0
+        func reserve(_ n: Int) -> [UInt8] {
+            let id = try! ReservationID("order-\(n)")
+            return Wire.bytes(.reserve(WireReserveRequest(id: id, ttlMilliseconds: 60_000, mode: .allOrNothing, lines: line)),
+                              id: UInt32(truncatingIfNeeded: 2 * n + 10))
+        }
+        func commit(_ n: Int) -> [UInt8] {
+            Wire.bytes(.commit(try! ReservationID("order-\(n)")), id: UInt32(truncatingIfNeeded: 2 * n + 11))
+        }
+        func pairs(_ count: Int) async throws -> UInt64 {
+            defer { next += count }
+            let first = next
+            return try await allocations(fixture, raw, count: 2 * count, perWrite: 16) { k in
+                k % 2 == 0 ? reserve(first + k / 2) : commit(first + k / 2)
+            }
+        }
+        func reserves(_ count: Int) async throws -> UInt64 {
+            defer { next += count }
+            let first = next
+            return try await allocations(fixture, raw, count: count, perWrite: 16) { reserve(first + $0) }
+        }
+        _ = try await pairs(1_000)
+        let pairCount = 2_000
+        let pairAllocations = try await pairs(pairCount)
+        let reserveAllocations = try await reserves(pairCount)
+        await raw.close()
+        let perReserve = Double(reserveAllocations) / Double(pairCount)
+        return (perReserve, Double(pairAllocations) / Double(pairCount) - perReserve)
+    }
+
+    /// Thread-per-core, one core: a flash sale's reserve and commit, inline, allocate a bounded
+    /// number of objects on the server: the decoded request's lines, the record's grants,
+    /// allocations and hold lines, the completion. This debug build: 33.2 per reserve (59.2 before
+    /// the reservation path reused its arrays), 24.6 per commit; release: 6.6 per reserve
+    /// (BENCHMARKS.md §6).
+    @Test func aOneLineReservationAnsweredInlineAllocatesLittle() async throws {
+        let (perReserve, perCommit) = try await Self.allocationsPerReservation()
+        print("allocations: \(perReserve) per inline one-line reserve, \(perCommit) per inline commit")
+        #expect(perReserve <= 36, "an inline reserve allocates \(perReserve) objects on the server")
+        #expect(perCommit <= 27, "an inline commit allocates \(perCommit) objects on the server")
+    }
+
     /// The worker-thread path, event loop and worker thread together: the figure to beat, with a
     /// ceiling so it does not grow (this debug build: 7.7).
     @Test func aSingleCellQueryThroughAWorkerThread() async throws {

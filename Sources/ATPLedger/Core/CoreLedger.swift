@@ -45,6 +45,10 @@ final class CoreLedger {
     /// Reservation operations started here whose parts have not all answered (for statistics).
     var reservationsInFlight: Int { pendingReserves.count }
 
+    /// Reusable storage of the reservation path (expiry passes, transitions): taken out while in
+    /// use (`Array.take()`), so a reentrant use just allocates.
+    var scratch = ReservationScratch()
+
     /// Where the simulator's tracing sees what the cores decide (nil in production).
     var trace: ((String) -> Void)?
 

@@ -293,7 +293,8 @@ extension CoreLedger {
             let line = request.lines[lineIndex]
             guard self.shardIndex(of: line.sku) == shardIndex else { return }
             var granted: Int64 = 0
-            for (slot, units) in shard.allocate(line, mode: request.mode, taken: taken, channels: channels) where units > 0 {
+            let before = taken
+            shard.allocate(line, mode: request.mode, taken: before, channels: channels) { slot, units in
                 taken[shard.takenKey(slot), default: 0] += units
                 lines.append(HoldLine(slot: slot, units: Int32(units)))
                 granted += units

@@ -52,6 +52,11 @@ extension CoreLedger {
         return nil
     }
 
+    /// Whether every line of `request` is on one of this core's shards.
+    @inline(__always) func allLinesAreLocal(_ request: ReserveRequest) -> Bool {
+        configuration.workerCount == 1 || request.lines.allSatisfy { coreIndex(ofShard: shardIndex(of: $0.sku)) == index }
+    }
+
     /// The line indices of `request` by owning core, in core order.
     func lineIndicesByCore(_ request: ReserveRequest) -> [(core: Int, indices: [Int])] {
         var byCore: [(core: Int, indices: [Int])] = []
@@ -113,6 +118,11 @@ extension CoreLedger {
 
     private func startReserve(_ request: ReserveRequest, homeShard: Int, nowMilliseconds now: Int64,
                               completion: @escaping ReservationCompletion) {
+        // Every line on this core (every one-line reservation of a one-core engine): decided now,
+        // without grouping the lines by core.
+        if allLinesAreLocal(request) {
+            return decide(request, homeShard: homeShard, answers: [], nowMilliseconds: now, completion: completion)
+        }
         let byCore = lineIndicesByCore(request)
         let remote = byCore.filter { $0.core != index }
         if remote.isEmpty {
@@ -157,9 +167,14 @@ extension CoreLedger {
                         completion: ReservationCompletion?, refuseLocally: Bool = false) {
         var grants = request.lines.map { LineGrant(requested: $0.quantity) }
         for answer in answers { for (lineIndex, grant) in answer.grants { grants[lineIndex] = grant } }
-        let localIndices = lineIndicesByCore(request).first { $0.core == index }?.indices ?? []
-        let plans = refuseLocally ? [] : allocate(request, lineIndices: localIndices)
-        for plan in plans { grants[plan.index] = plan.grant }
+        if !refuseLocally {
+            if allLinesAreLocal(request) {
+                allocateGrants(request, lineIndices: request.lines.indices, into: &grants)
+            } else {
+                allocateGrants(request, lineIndices: lineIndicesByCore(request).first { $0.core == index }?.indices ?? [],
+                               into: &grants)
+            }
+        }
         if let failure = answers.lazy.compactMap(\.failure).first {
             // A part could not journal its prepare: nothing is decided, the other parts give back.
             return abandon(request, answers: answers, completion: completion, reason: failure.reason)
@@ -231,6 +246,23 @@ extension CoreLedger {
 
     /// Holds the granted units of the lines on this core's shards (state held, local origin).
     private func addLocalHolds(of record: ReservationRecord) {
+        // One line (the flash-sale case): its hold lines straight from its allocations.
+        if record.request.lines.count == 1 {
+            let line = record.request.lines[0]
+            let shardIndex = self.shardIndex(of: line.sku)
+            guard record.lineGrants[0].granted > 0, owns(shard: shardIndex) else { return }
+            let shard = shard(shardIndex)
+            var lines: [HoldLine] = []
+            lines.reserveCapacity(record.lineGrants[0].allocations.count)
+            for allocation in record.lineGrants[0].allocations where allocation.quantity > 0 {
+                guard let slot = shard.cells.slot(sku: line.sku, location: allocation.location) else {
+                    preconditionFailure("reservation \(record.id) holds on a cell that does not exist")
+                }
+                lines.append(HoldLine(slot: slot, units: Int32(allocation.quantity)))
+            }
+            shard.addHold(record.id, status: .held, origin: .local, lines: lines)
+            return
+        }
         var linesByShard: [(shard: Int, lines: [HoldLine])] = []
         for (line, grant) in zip(record.request.lines, record.lineGrants) where grant.granted > 0 {
             let shardIndex = self.shardIndex(of: line.sku)
@@ -290,10 +322,19 @@ extension CoreLedger {
     /// queue holds exactly the held ones). A refused journal record leaves them held and queued:
     /// the next pass tries again.
     func expireDue(nowMilliseconds now: Int64) {
+        var slots = scratch.dueSlots.take()
+        var ids = scratch.dueIDs.take()
+        defer {
+            scratch.dueSlots = slots
+            scratch.dueIDs = ids
+        }
         for shard in shards {
             guard let earliest = shard.expiries.earliestDeadline, earliest <= now else { continue }
-            let due = shard.expiries.due(nowMilliseconds: now).map { shard.records[slot: $0].id }
-            transition(due, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil)
+            slots.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+            shard.expiries.due(nowMilliseconds: now, into: &slots, scratch: &scratch.due)
+            for slot in slots { ids.append(shard.records[slot: slot].id) }
+            transition(ids, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil)
         }
     }
 
@@ -304,12 +345,16 @@ extension CoreLedger {
                             completion: ReservationCompletion?) {
         precondition(completion == nil || ids.count == 1, "one completion per transition")
         let home = shard(homeShard)
-        var entries: [TransitionEntry] = []
-        entries.reserveCapacity(ids.count)
+        var entries = scratch.transitionEntries.take()
         // Each id's slot, found once: an entry's record stays in the table until its own transition
         // (forgetting spares it, and the others of the batch are held, so not forgettable).
-        var slots: [Int] = []
-        slots.reserveCapacity(ids.count)
+        var slots = scratch.transitionSlots.take()
+        defer {
+            entries.removeAll(keepingCapacity: true)
+            slots.removeAll(keepingCapacity: true)
+            scratch.transitionEntries = entries
+            scratch.transitionSlots = slots
+        }
         for id in ids {
             guard let slot = home.records.slot(of: id) else { preconditionFailure("no record of \(id) to move to \(state)") }
             let acknowledge = !home.records[slot: slot].parts.isEmpty

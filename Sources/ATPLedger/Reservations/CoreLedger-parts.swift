@@ -15,32 +15,63 @@ extension CoreLedger {
     /// without changing anything. All-or-nothing: every line in full, or every grant 0. A shard on
     /// which the id already holds (a committed reservation whose record was forgotten, shippable by
     /// that id) grants nothing rather than overwrite that hold.
-    func allocate(_ request: ReserveRequest, lineIndices: [Int]) -> [LinePlan] {
-        var taken: [Int: Int64] = [:]
-        var plans: [LinePlan] = []
-        var short = false
-        for lineIndex in lineIndices {
-            let line = request.lines[lineIndex]
-            let shardIndex = self.shardIndex(of: line.sku)
-            let shard = shard(shardIndex)
-            var plan = LinePlan(index: lineIndex, shard: shardIndex, grant: LineGrant(requested: line.quantity), holdLines: [])
-            if shard.holds[request.id] == nil {
-                for (slot, units) in shard.allocate(line, mode: request.mode, taken: taken, channels: channels) where units > 0 {
-                    taken[shard.takenKey(slot), default: 0] += units
-                    plan.holdLines.append(HoldLine(slot: slot, units: Int32(units)))
-                    plan.grant.granted += units
-                    plan.grant.allocations.append(LineAllocation(location: shard.cells.cell(slot).pointee.location,
-                                                                 quantity: units))
-                }
-            }
-            if plan.grant.granted < line.quantity { short = true }
-            plans.append(plan)
+    func allocate(_ request: ReserveRequest, lineIndices: some Collection<Int>) -> [LinePlan] {
+        var plans = lineIndices.map { lineIndex in
+            LinePlan(index: lineIndex, shard: shardIndex(of: request.lines[lineIndex].sku),
+                     grant: LineGrant(requested: request.lines[lineIndex].quantity), holdLines: [])
+        }
+        let short = takeUnits(request, lineIndices: lineIndices) { lineIndex, shard, slot, units in
+            let position = plans.firstIndex { $0.index == lineIndex }!
+            plans[position].holdLines.append(HoldLine(slot: slot, units: Int32(units)))
+            plans[position].grant.granted += units
+            plans[position].grant.allocations.append(LineAllocation(location: shard.cells.cell(slot).pointee.location,
+                                                                    quantity: units))
         }
         if short && request.mode == .allOrNothing {
             return plans.map { LinePlan(index: $0.index, shard: $0.shard, grant: LineGrant(requested: $0.grant.requested),
                                         holdLines: []) }
         }
         return plans
+    }
+
+    /// `allocate(_:lineIndices:)`'s grants written into `grants` (indexed by line, each fresh:
+    /// nothing granted yet), without plans or hold lines: the home's own lines, whose holds
+    /// `applyDecision` makes from the grants. One allocation per granted line (its allocations).
+    func allocateGrants(_ request: ReserveRequest, lineIndices: some Collection<Int>, into grants: inout [LineGrant]) {
+        let short = takeUnits(request, lineIndices: lineIndices) { lineIndex, shard, slot, units in
+            grants[lineIndex].granted += units
+            grants[lineIndex].allocations.append(LineAllocation(location: shard.cells.cell(slot).pointee.location,
+                                                                quantity: units))
+        }
+        if short && request.mode == .allOrNothing {
+            for lineIndex in lineIndices { grants[lineIndex] = LineGrant(requested: grants[lineIndex].requested) }
+        }
+    }
+
+    /// The choice both `allocate` forms share: for each of `lineIndices`, the (slot, units) it takes
+    /// from its shard, handed to `take` in order. Returns whether some line got less than asked.
+    private func takeUnits(_ request: ReserveRequest, lineIndices: some Collection<Int>,
+                           _ take: (_ lineIndex: Int, _ shard: Shard, _ slot: UInt32, _ units: Int64) -> Void) -> Bool {
+        var taken: [Int: Int64] = [:]
+        var short = false
+        var remaining = lineIndices.count
+        for lineIndex in lineIndices {
+            remaining -= 1
+            let line = request.lines[lineIndex]
+            let shard = shard(shardIndex(of: line.sku))
+            var granted: Int64 = 0
+            if shard.holds.slot(of: request.id) == nil {
+                let before = taken
+                shard.allocate(line, mode: request.mode, taken: before, channels: channels) { slot, units in
+                    // What later lines of this request find taken (the last line has none after it).
+                    if remaining > 0 { taken[shard.takenKey(slot), default: 0] += units }
+                    granted += units
+                    take(lineIndex, shard, slot, units)
+                }
+            }
+            if granted < line.quantity { short = true }
+        }
+        return short
     }
 
     /// The home core asks this core to hold `lineIndices` of `request` tentatively.

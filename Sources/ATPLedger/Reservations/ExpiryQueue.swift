@@ -77,28 +77,42 @@ struct ExpiryQueue {
     /// The slots of the records due by `now` (deadline ≤ now), by deadline and then in the order
     /// they were queued. Nothing is taken out: a record leaves the queue when its state changes.
     func due(nowMilliseconds now: Int64) -> [Int] {
-        guard let earliest = earliestDeadline, earliest <= now else { return [] }
+        var slots: [Int] = []
+        var scratch = DueScratch()
+        due(nowMilliseconds: now, into: &slots, scratch: &scratch)
+        return slots
+    }
+
+    /// Reusable storage for `due(nowMilliseconds:into:scratch:)`.
+    struct DueScratch {
+        fileprivate var buckets: [Int32] = []
+        fileprivate var pending: [Int] = []
+    }
+
+    /// `due(nowMilliseconds:)` appended to `slots`, with `scratch` for the walk: no allocation once
+    /// the arrays have grown to a pass's size.
+    func due(nowMilliseconds now: Int64, into slots: inout [Int], scratch: inout DueScratch) {
+        guard let earliest = earliestDeadline, earliest <= now else { return }
         // The due buckets are a subtree at the heap's top: collect it, then order it by deadline.
-        var dueBuckets: [Int32] = []
-        var pending: [Int] = [0]
-        while let position = pending.popLast() {
+        scratch.buckets.removeAll(keepingCapacity: true)
+        scratch.pending.removeAll(keepingCapacity: true)
+        scratch.pending.append(0)
+        while let position = scratch.pending.popLast() {
             guard position < heap.count else { continue }
             let bucket = heap[position]
             guard buckets[Int(bucket)].deadline <= now else { continue }
-            dueBuckets.append(bucket)
-            pending.append(2 * position + 1)
-            pending.append(2 * position + 2)
+            scratch.buckets.append(bucket)
+            scratch.pending.append(2 * position + 1)
+            scratch.pending.append(2 * position + 2)
         }
-        dueBuckets.sort { buckets[Int($0)].deadline < buckets[Int($1)].deadline }
-        var slots: [Int] = []
-        for bucket in dueBuckets {
+        if scratch.buckets.count > 1 { scratch.buckets.sort { buckets[Int($0)].deadline < buckets[Int($1)].deadline } }
+        for bucket in scratch.buckets {
             var slot = buckets[Int(bucket)].first
             while slot >= 0 {
                 slots.append(Int(slot))
                 slot = links[Int(slot)].next
             }
         }
-        return slots
     }
 
     // MARK: - Buckets and their heap

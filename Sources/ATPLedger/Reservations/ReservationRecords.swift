@@ -136,3 +136,13 @@ struct FinishedOutcome: Comparable {
         a.sinceMilliseconds != b.sinceMilliseconds ? a.sinceMilliseconds < b.sinceMilliseconds : a.id < b.id
     }
 }
+
+/// Arrays the reservation path reuses from one pass to the next instead of allocating them: an
+/// expiry pass over 64 shards would otherwise allocate a handful per shard per millisecond.
+struct ReservationScratch {
+    var dueSlots: [Int] = []
+    var dueIDs: [ReservationID] = []
+    var due = ExpiryQueue.DueScratch()
+    var transitionEntries: [TransitionEntry] = []
+    var transitionSlots: [Int] = []
+}

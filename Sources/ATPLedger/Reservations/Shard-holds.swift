@@ -12,19 +12,18 @@ extension Shard {
     @inline(__always) func takenKey(_ slot: UInt32) -> Int { index << 32 | Int(slot) }
 
     /// Chooses (slot, units) for one line within what is sellable now, minus what the same request
-    /// already took, in the channel's priority order. All-or-nothing lines get all or nothing.
-    /// Changes nothing.
-    func allocate(_ line: ReservationLine, mode: ReservationMode, taken: [Int: Int64], channels: ChannelTable)
-        -> [(slot: UInt32, units: Int64)]
-    {
+    /// already took, in the channel's priority order, and hands each to `take` (units > 0).
+    /// All-or-nothing lines get all or nothing. Changes nothing. A location line allocates nothing.
+    func allocate(_ line: ReservationLine, mode: ReservationMode, taken: [Int: Int64], channels: ChannelTable,
+                  _ take: (_ slot: UInt32, _ units: Int64) -> Void) {
         switch line.target {
         case .location(let location):
-            guard let slot = cells.slot(sku: line.sku, location: location) else { return [] }
+            guard let slot = cells.slot(sku: line.sku, location: location) else { return }
             let units = min(line.quantity, available(slot, taken))
-            if mode == .allOrNothing && units < line.quantity { return [] }
-            return units > 0 ? [(slot, units)] : []
+            if mode == .allOrNothing && units < line.quantity { return }
+            if units > 0 { take(slot, units) }
         case .channel(let channelID, let allowSplit):
-            guard let channel = channels[channelID] else { return [] }
+            guard let channel = channels[channelID] else { return }
             var candidates: [(slot: UInt32, units: Int64)] = []
             var sum: Int64 = 0
             for location in channel.locations {
@@ -34,22 +33,21 @@ extension Shard {
                 if units > 0 { candidates.append((slot, units)) }
             }
             let limit = min(line.quantity, channel.atp(sellableSum: sum))
-            if mode == .allOrNothing && limit < line.quantity { return [] }
-            guard limit > 0 else { return [] }
+            if mode == .allOrNothing && limit < line.quantity { return }
+            guard limit > 0 else { return }
             if allowSplit {
-                var result: [(slot: UInt32, units: Int64)] = []
                 var remaining = limit
                 for candidate in candidates where remaining > 0 {
-                    let take = min(candidate.units, remaining)
-                    result.append((candidate.slot, take))
-                    remaining -= take
+                    let units = min(candidate.units, remaining)
+                    take(candidate.slot, units)
+                    remaining -= units
                 }
-                return result
+                return
             }
-            if let whole = candidates.first(where: { $0.units >= limit }) { return [(whole.slot, limit)] }
-            if mode == .allOrNothing { return [] }
-            guard let largest = candidates.max(by: { $0.units < $1.units }) else { return [] }
-            return [(largest.slot, min(limit, largest.units))]
+            if let whole = candidates.first(where: { $0.units >= limit }) { return take(whole.slot, limit) }
+            if mode == .allOrNothing { return }
+            guard let largest = candidates.max(by: { $0.units < $1.units }) else { return }
+            take(largest.slot, min(limit, largest.units))
         }
     }
 
@@ -57,20 +55,26 @@ extension Shard {
     /// (`committed` for a committed hold). Precondition: the id holds nothing here yet, and every
     /// unit is sellable (`allocate` chose it), so no cell becomes short by it.
     func addHold(_ id: ReservationID, status: HoldStatus, origin: HoldOrigin, lines: [HoldLine]) {
-        precondition(holds[id] == nil, "reservation \(id) holds twice on shard \(index)")
         var hold = Hold(id: id, status: status, origin: origin)
         for line in lines where line.units > 0 {
             var update = CellUpdate(cells.cell(line.slot).pointee)
             if status == .committed { update.committed += Int64(line.units) } else { update.reserved += Int64(line.units) }
             store(update, slot: line.slot, eventMilliseconds: 0)
-            if let existing = hold.lines.firstIndex(where: { $0.slot == line.slot }) {
-                hold.lines[existing].units += line.units
-            } else {
-                hold.lines.append(line)
+        }
+        // The lines as given when they are already one per slot, all positive (no copy); else merged.
+        if lines.allSatisfy({ $0.units > 0 }) && lines.indices.allSatisfy({ k in !lines[..<k].contains { $0.slot == lines[k].slot } }) {
+            hold.lines = lines
+        } else {
+            for line in lines where line.units > 0 {
+                if let existing = hold.lines.firstIndex(where: { $0.slot == line.slot }) {
+                    hold.lines[existing].units += line.units
+                } else {
+                    hold.lines.append(line)
+                }
             }
         }
         guard !hold.lines.isEmpty else { return }
-        holds[id] = hold
+        holds.insert(hold)  // precondition: the id holds nothing here yet
     }
 
     /// Applies `change` to the hold of `id`, when it has `origin` (nil: any origin). Returns the
