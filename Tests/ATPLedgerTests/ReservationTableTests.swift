@@ -70,24 +70,26 @@ import Testing
     }
 }
 
-/// `ExpiryQueue` against a plain list as the model: random adds and removals over slots, deadlines
-/// drawn from a narrow range (buckets shared) and a wide one (buckets alone); `due` returns the
-/// model's due slots by deadline, then in the order they were added, and the invariants hold.
+/// `ExpiryQueue` against a plain list as the model: random adds and removals of nodes over three
+/// shard positions, deadlines drawn from a narrow range (buckets shared) and a wide one (buckets
+/// alone); `due` returns the model's due nodes by deadline, then in the order they were added, and
+/// the invariants hold.
 @Suite struct ExpiryQueueTests {
     @Test(arguments: [7, 8, 9])
     func agreesWithAList(seed: UInt64) {
-        var queue = ExpiryQueue()
-        var model: [(slot: Int, deadline: Int64, order: Int)] = []
+        let queue = ExpiryQueue()
+        var model: [(node: Int, deadline: Int64, order: Int)] = []
         var random = SplitMix64(seed: seed)
         for step in 0..<20_000 {
-            let slot = random.next(below: 2_000)
-            if let position = model.firstIndex(where: { $0.slot == slot }) {
-                queue.remove(slot: slot)
+            let number = random.next(below: 2_000)
+            let node = ExpiryQueue.node(position: number % 3, slot: number / 3)
+            if let position = model.firstIndex(where: { $0.node == node }) {
+                queue.remove(node: node)
                 model.remove(at: position)
             } else {
                 let deadline = random.next(below: 2) == 0 ? Int64(random.next(below: 40)) : Int64(random.next(below: 100_000))
-                queue.add(slot: slot, deadline: deadline)
-                model.append((slot, deadline, step))
+                queue.add(node: node, deadline: deadline)
+                model.append((node, deadline, step))
             }
             #expect(queue.count == model.count)
             #expect(queue.earliestDeadline == model.map(\.deadline).min())
@@ -95,11 +97,11 @@ import Testing
                 queue.checkInvariants()
                 let now = Int64(random.next(below: 100_000))
                 let expected = model.filter { $0.deadline <= now }
-                    .sorted { ($0.deadline, $0.order) < ($1.deadline, $1.order) }.map(\.slot)
+                    .sorted { ($0.deadline, $0.order) < ($1.deadline, $1.order) }.map(\.node)
                 #expect(queue.due(nowMilliseconds: now) == expected)
             }
         }
-        for entry in model { queue.remove(slot: entry.slot) }
+        for entry in model { queue.remove(node: entry.node) }
         queue.checkInvariants()
         #expect(queue.count == 0 && queue.earliestDeadline == nil)
     }

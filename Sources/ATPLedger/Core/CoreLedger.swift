@@ -45,6 +45,8 @@ final class CoreLedger {
     /// Reservation operations started here whose parts have not all answered (for statistics).
     var reservationsInFlight: Int { pendingReserves.count }
 
+    /// The held records of this core's shards by deadline (every shard adds its own).
+    let expiries = ExpiryQueue()
     /// Reusable storage of the reservation path (expiry passes, transitions): taken out while in
     /// use (`Array.take()`), so a reentrant use just allocates.
     var scratch = ReservationScratch()
@@ -62,7 +64,8 @@ final class CoreLedger {
         self.environment = environment
         var owned: [Shard] = []
         for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
-            owned.append(Shard(index: shardIndex, configuration: configuration))
+            owned.append(Shard(index: shardIndex, configuration: configuration, expiries: expiries,
+                               expiryPosition: owned.count))
         }
         shards = owned
         shardRefs = .allocate(capacity: configuration.shardCount)
@@ -253,19 +256,16 @@ final class CoreLedger {
     // MARK: - Expiry
 
     /// The earliest pending expiry deadline of this core's home records, if any.
-    var nextExpiryMilliseconds: Int64? {
-        var earliest: Int64?
-        for shard in shards {
-            if let next = shard.nextExpiryMilliseconds, next < (earliest ?? .max) { earliest = next }
-        }
-        return earliest
-    }
+    var nextExpiryMilliseconds: Int64? { expiries.earliestDeadline }
 
     // MARK: - Checks and figures
 
     /// Full consistency check of this core's shards (tests; costs a full scan).
     func checkInvariants() {
         for shard in shards { shard.checkInvariants() }
+        expiries.checkInvariants()
+        let held = shards.reduce(0) { $0 + $1.records.count { $0.value.state == .held } }
+        precondition(held == expiries.count, "\(expiries.count) queued to expire, \(held) held")
         for (id, pending) in pendingReserves {
             precondition(pending.outstanding > 0, "pending reserve \(id) waits for nothing")
             precondition(shard(pending.homeShard).records[id] == nil, "pending reserve \(id) also has a record")

@@ -210,7 +210,9 @@ extension CoreLedger {
 
     private func legacyExpireDue(_ home: Int, nowMilliseconds now: Int64) {
         let homeShard = shard(home)
-        let due = homeShard.expiries.due(nowMilliseconds: now).map { homeShard.records[slot: $0].id }
+        let due = homeShard.expiries.due(nowMilliseconds: now)
+            .filter { ExpiryQueue.position(of: $0) == homeShard.expiryPosition }
+            .map { homeShard.records[slot: ExpiryQueue.slot(of: $0)].id }
         for id in due where homeShard.records[id]?.state == .held && legacyReservations.inFlight[id] == nil {
             legacyExpire(id, home: home, nowMilliseconds: now)
         }

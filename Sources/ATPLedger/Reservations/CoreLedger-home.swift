@@ -105,14 +105,16 @@ extension CoreLedger {
     func forEachHeldShard(of record: ReservationRecord, onCore core: Int, _ body: (Int) -> Void) {
         let lines = record.request.lines
         let grants = record.lineGrants
-        for line in lines.indices where grants[line].granted > 0 {
+        for line in 0..<lines.count where grants[line].granted > 0 {
             let shard = shardIndex(of: lines[line].sku)
             guard coreIndex(ofShard: shard) == core else { continue }
             // Each shard once: skip it when an earlier granted line was on it.
-            if lines[..<line].indices.contains(where: { grants[$0].granted > 0 && shardIndex(of: lines[$0].sku) == shard }) {
-                continue
+            var seen = false
+            for earlier in 0..<line where grants[earlier].granted > 0 && shardIndex(of: lines[earlier].sku) == shard {
+                seen = true
+                break
             }
-            body(shard)
+            if !seen { body(shard) }
         }
     }
 
@@ -299,13 +301,13 @@ extension CoreLedger {
             answer(record.reply(replayed: true), after: dependencies(of: record), stable: answersWaitForStability(record),
                    completion)
         case (.commit, .held):
-            transition([id], homeShard: homeShard, to: .committed, nowMilliseconds: now, completion: completion)
+            transition(CollectionOfOne(slot), homeShard: homeShard, to: .committed, nowMilliseconds: now, completion: completion)
         case (.commit, let state):
             let record = home.records[slot: slot]
             answer(record.reply(replayed: false, error: .notHeld(state)), after: dependencies(of: record),
                    stable: answersWaitForStability(record), completion)
         case (.release, .held), (.release, .committed):
-            transition([id], homeShard: homeShard, to: .released, nowMilliseconds: now, completion: completion)
+            transition(CollectionOfOne(slot), homeShard: homeShard, to: .released, nowMilliseconds: now, completion: completion)
         }
     }
 
@@ -314,7 +316,7 @@ extension CoreLedger {
     private func expireIfDue(_ slot: Int, homeShard: Int, nowMilliseconds now: Int64) {
         let home = shard(homeShard)
         guard let deadline = home.records[slot: slot].heldUntilMilliseconds, deadline <= now else { return }
-        transition([home.records[slot: slot].id], homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
+        transition(CollectionOfOne(slot), homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
     }
 
     /// Expires every held reservation of this core whose deadline is at or before `now`: one
@@ -322,45 +324,43 @@ extension CoreLedger {
     /// queue holds exactly the held ones). A refused journal record leaves them held and queued:
     /// the next pass tries again.
     func expireDue(nowMilliseconds now: Int64) {
+        guard let earliest = expiries.earliestDeadline, earliest <= now else { return }
+        var nodes = scratch.dueNodes.take()
         var slots = scratch.dueSlots.take()
-        var ids = scratch.dueIDs.take()
         defer {
+            nodes.removeAll(keepingCapacity: true)
+            scratch.dueNodes = nodes
             scratch.dueSlots = slots
-            scratch.dueIDs = ids
         }
+        expiries.due(nowMilliseconds: now, into: &nodes, scratch: &scratch.due)
+        // One transition per home shard, in shard order, each shard's records in deadline order.
         for shard in shards {
-            guard let earliest = shard.expiries.earliestDeadline, earliest <= now else { continue }
             slots.removeAll(keepingCapacity: true)
-            ids.removeAll(keepingCapacity: true)
-            shard.expiries.due(nowMilliseconds: now, into: &slots, scratch: &scratch.due)
-            for slot in slots { ids.append(shard.records[slot: slot].id) }
-            transition(ids, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil)
+            for node in nodes where ExpiryQueue.position(of: node) == shard.expiryPosition {
+                slots.append(ExpiryQueue.slot(of: node))
+            }
+            if !slots.isEmpty { transition(slots, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil) }
         }
     }
 
-    /// Moves the records of `ids` (all held, or held/committed for a release) to `state`: one journal
-    /// record, then the home's own holds, the record, and once durable the parts' holds. Answers
-    /// `completion` (one id only) once the record is durable.
-    private func transition(_ ids: [ReservationID], homeShard: Int, to state: ReservationState, nowMilliseconds now: Int64,
-                            completion: ReservationCompletion?) {
-        precondition(completion == nil || ids.count == 1, "one completion per transition")
+    /// Moves the records in `recordSlots` of the home shard's records (all held, or held/committed
+    /// for a release) to `state`: one journal record, then the home's own holds, the record, and
+    /// once durable the parts' holds. Answers `completion` (one record only) once the record is
+    /// durable. The slots stay valid throughout: a record stays in the table until its own
+    /// transition (forgetting spares it, and the others of the batch are held, so not forgettable).
+    private func transition(_ recordSlots: some Collection<Int>, homeShard: Int, to state: ReservationState,
+                            nowMilliseconds now: Int64, completion: ReservationCompletion?) {
+        precondition(completion == nil || recordSlots.count == 1, "one completion per transition")
         let home = shard(homeShard)
         var entries = scratch.transitionEntries.take()
-        // Each id's slot, found once: an entry's record stays in the table until its own transition
-        // (forgetting spares it, and the others of the batch are held, so not forgettable).
-        var slots = scratch.transitionSlots.take()
         defer {
             entries.removeAll(keepingCapacity: true)
-            slots.removeAll(keepingCapacity: true)
             scratch.transitionEntries = entries
-            scratch.transitionSlots = slots
         }
-        for id in ids {
-            guard let slot = home.records.slot(of: id) else { preconditionFailure("no record of \(id) to move to \(state)") }
+        for slot in recordSlots {
             let acknowledge = !home.records[slot: slot].parts.isEmpty
                 && (state == .committed || home.records[slot: slot].state == .committed)
-            entries.append(TransitionEntry(id: id, state: state, acknowledge: acknowledge))
-            slots.append(slot)
+            entries.append(TransitionEntry(id: home.records[slot: slot].id, state: state, acknowledge: acknowledge))
         }
         var lsn: UInt64 = 0
         if let recorder {
@@ -368,13 +368,15 @@ extension CoreLedger {
             case .appended(let appended): lsn = appended
             case .refused(let failure):
                 // Not applied; a refused expiry stays queued and is retried by the next pass.
-                let record = home.records[ids[0]]!
-                completion?(ReservationReply(id: record.id, state: record.state, lines: [], expiresAtMilliseconds: 0,
-                                             replayed: false, error: .notDurable(failure.reason)))
+                if let completion, let slot = recordSlots.first {
+                    let record = home.records[slot: slot]
+                    completion(ReservationReply(id: record.id, state: record.state, lines: [], expiresAtMilliseconds: 0,
+                                                replayed: false, error: .notDurable(failure.reason)))
+                }
                 return
             }
         }
-        for (entry, slot) in zip(entries, slots) {
+        for (entry, slot) in zip(entries, recordSlots) {
             let before: ReservationRecord? = home.records[slot: slot].parts.isEmpty ? nil : home.records[slot: slot]
             applyTransition(entry, slot: slot, home: home, lsn: lsn, nowMilliseconds: now)
             guard let before else { continue }
@@ -385,8 +387,8 @@ extension CoreLedger {
                                  to: part.core, whenStable: [DurablePosition(core: index, lsn: lsn)])
             }
         }
-        if let completion {
-            let record = home.records[slot: slots[0]]
+        if let completion, let slot = recordSlots.first {
+            let record = home.records[slot: slot]
             answer(record.reply(replayed: false), after: dependencies(of: record),
                    stable: answersWaitForStability(record), completion)
         }

@@ -140,9 +140,8 @@ struct FinishedOutcome: Comparable {
 /// Arrays the reservation path reuses from one pass to the next instead of allocating them: an
 /// expiry pass over 64 shards would otherwise allocate a handful per shard per millisecond.
 struct ReservationScratch {
+    var dueNodes: [Int] = []
     var dueSlots: [Int] = []
-    var dueIDs: [ReservationID] = []
     var due = ExpiryQueue.DueScratch()
     var transitionEntries: [TransitionEntry] = []
-    var transitionSlots: [Int] = []
 }

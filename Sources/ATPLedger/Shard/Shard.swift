@@ -34,8 +34,11 @@ final class Shard {
     /// Records that may be forgotten once their retention passed (settled, no acknowledgement
     /// awaited): what the per-shard maximum counts.
     private(set) var forgettableRecords = 0
-    /// The held records by deadline: exactly the records in state held.
-    private(set) var expiries = ExpiryQueue()
+    /// The held records of the core's shards by deadline (shared by the core's shards): exactly
+    /// the records in state held. This shard's records are the nodes at `expiryPosition`.
+    let expiries: ExpiryQueue
+    /// This shard's position among its core's shards (its records' nodes in `expiries`).
+    let expiryPosition: Int
     var finishedOutcomes = Deque<FinishedOutcome>()
 
     /// Adds the record of an id that has none yet; returns its slot in `records`.
@@ -43,7 +46,7 @@ final class Shard {
     func insertRecord(_ record: ReservationRecord) -> Int {
         let slot = records.insert(record)
         if record.isForgettable { forgettableRecords += 1 }
-        if record.state == .held { expiries.add(slot: slot, deadline: record.expiresAtMilliseconds) }
+        if record.state == .held { expiries.add(node: expiryNode(slot), deadline: record.expiresAtMilliseconds) }
         return slot
     }
 
@@ -57,7 +60,7 @@ final class Shard {
         if let record {
             modifyRecord(slot: slot) { $0 = record }
         } else {
-            expiries.remove(slot: slot)
+            expiries.remove(node: expiryNode(slot))
             if records[slot: slot].isForgettable { forgettableRecords -= 1 }
             records.remove(slot: slot)
         }
@@ -75,12 +78,15 @@ final class Shard {
         let heldUntil = records[slot: slot].heldUntilMilliseconds
         if wasForgettable != isForgettable { forgettableRecords += isForgettable ? 1 : -1 }
         if heldUntil != heldUntilBefore {
-            if heldUntilBefore != nil { expiries.remove(slot: slot) }
-            if let heldUntil { expiries.add(slot: slot, deadline: heldUntil) }
+            if heldUntilBefore != nil { expiries.remove(node: expiryNode(slot)) }
+            if let heldUntil { expiries.add(node: expiryNode(slot), deadline: heldUntil) }
         }
         assert(forgettableRecords >= 0)
         return result
     }
+
+    /// The expiry-queue node of the record in `slot`.
+    @inline(__always) func expiryNode(_ slot: Int) -> Int { ExpiryQueue.node(position: expiryPosition, slot: slot) }
 
     /// Queues a settled record for forgetting once its retention window (from `since`) has passed.
     /// The queue stays ordered by (since, id), so which records the per-shard maximum forgets is a
@@ -97,12 +103,11 @@ final class Shard {
         finishedOutcomes.insert(entry, at: low)
     }
 
-    /// The earliest pending expiry deadline of the records whose home is this shard, if any.
-    var nextExpiryMilliseconds: Int64? { expiries.earliestDeadline }
-
-    init(index: Int, configuration: LedgerConfiguration) {
+    init(index: Int, configuration: LedgerConfiguration, expiries: ExpiryQueue, expiryPosition: Int) {
         self.index = index
         self.configuration = configuration
+        self.expiries = expiries
+        self.expiryPosition = expiryPosition
         cells = CellStore(
             initialCapacity: configuration.initialCellsPerShard,
             shardBits: configuration.shardCount.trailingZeroBitCount)
@@ -144,16 +149,12 @@ final class Shard {
                          "cell committed \(cell.committed) differs from its holds")
         }
         precondition(short == counters.shortCells, "short-cell counter \(counters.shortCells) != \(short)")
-        expiries.checkInvariants()
-        var held = 0
         var forgettable = 0
         for (_, record) in records {
             if record.isForgettable { forgettable += 1 }
-            guard record.state == .held else { continue }
-            held += 1
-            precondition(expiries.contains(slot: records.slot(of: record.id)!), "held record \(record.id) is not queued to expire")
+            let queued = expiries.contains(node: expiryNode(records.slot(of: record.id)!))
+            precondition(queued == (record.state == .held), "record \(record.id) (\(record.state)) queued to expire: \(queued)")
         }
-        precondition(held == expiries.count, "\(expiries.count) queued to expire, \(held) held")
         precondition(forgettable == forgettableRecords, "forgettable count \(forgettableRecords) != \(forgettable)")
     }
 }
