@@ -83,29 +83,29 @@ extension Shard {
     /// back (reserved or committed) and the hold forgotten.
     @discardableResult
     func changeHold(_ id: ReservationID, origin: HoldOrigin?, _ change: HoldChange) -> HoldStatus? {
-        guard var hold = holds[id], origin == nil || hold.origin == origin else { return nil }
-        let before = hold.status
+        guard let holdSlot = holds.slot(of: id) else { return nil }
+        let before = holds[slot: holdSlot].status
+        guard origin == nil || holds[slot: holdSlot].origin == origin else { return nil }
         switch change {
         case .keep:
-            if hold.status == .tentative { hold.status = .held }
-            holds[id] = hold
+            if before == .tentative { holds[slot: holdSlot].status = .held }
         case .commit:
-            guard hold.status != .committed else { return before }
-            for line in hold.lines {
+            guard before != .committed else { return before }
+            for line in holds[slot: holdSlot].lines {
                 var update = CellUpdate(cells.cell(line.slot).pointee)
                 update.reserved -= Int64(line.units)
                 update.committed += Int64(line.units)
                 store(update, slot: line.slot, eventMilliseconds: 0)
             }
-            hold.status = .committed
-            holds[id] = hold
+            holds[slot: holdSlot].status = .committed
         case .abort, .release:
-            for line in hold.lines {
+            let committed = before == .committed
+            for line in holds[slot: holdSlot].lines {
                 var update = CellUpdate(cells.cell(line.slot).pointee)
-                if hold.isCommitted { update.committed -= Int64(line.units) } else { update.reserved -= Int64(line.units) }
+                if committed { update.committed -= Int64(line.units) } else { update.reserved -= Int64(line.units) }
                 store(update, slot: line.slot, eventMilliseconds: 0)
             }
-            holds[id] = nil
+            holds.remove(slot: holdSlot)
         }
         return before
     }
