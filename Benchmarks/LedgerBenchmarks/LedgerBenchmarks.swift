@@ -1,6 +1,10 @@
 import ATPLedger
 import Benchmark
 import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Ledger core benchmarks (issue 2). Each benchmark's unit of work is one event, query or
 // reserve+release pair: the throughput column reads directly in operations per second.
@@ -72,6 +76,74 @@ final class LedgerWorld: @unchecked Sendable {
         for _ in 0..<batchesInFlight { slots.signal() }
     }
 }
+
+/// The benchmark's own thread as the host of an engine's only core (thread-per-core, as an event loop
+/// hosts it in atpd): reservations run inline on it, with no hand-off, and what the engine asks the
+/// host to run is run by `runQueued()`. Engines on it live for the whole process (shutting one down
+/// needs another thread to keep the host running).
+final class CallerCoreHost: CoreHost, @unchecked Sendable {
+    private let queued = Mutex<[@Sendable () -> Void]>([])
+    private let thread = pthread_self()
+
+    func execute(_ work: @escaping @Sendable () -> Void) { queued.withLock { $0.append(work) } }
+    /// Expiry timers: the benchmark moves a manual clock and runs expiries through the inline path.
+    func execute(afterNanoseconds nanoseconds: UInt64, _ work: @escaping @Sendable () -> Void) {}
+    var isCurrentThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
+
+    func runQueued() {
+        while true {
+            let work = queued.withLock { list -> [@Sendable () -> Void] in defer { list.removeAll() }; return list }
+            if work.isEmpty { return }
+            for item in work { item() }
+        }
+    }
+}
+
+/// A one-core engine hosted on the calling thread, with a hot SKU holding plenty of stock.
+final class InlineWorld: @unchecked Sendable {
+    nonisolated(unsafe) static var keptAlive: [InlineWorld] = []
+    let host = CallerCoreHost()
+    let engine: Engine
+    let clock = EngineClock.manual()
+    let sku: SKUID
+    let location: LocationID
+    var nextID = 0
+
+    init() {
+        var configuration = LedgerConfiguration()
+        configuration.workerCount = 1
+        engine = try! Engine(configuration: configuration, clock: clock, hosts: [host])
+        host.runQueued()
+        sku = try! engine.catalog.sku("SKU-HOT")
+        location = try! engine.catalog.location("DC-EAST")
+        let source = try! engine.catalog.source("bench")
+        var batch = EventBatch(capacity: 1)
+        batch.append(StockEvent(kind: .receive, sku: sku, location: location, quantity: 1_000_000_000, source: source,
+                                sequence: 1))
+        // `apply` blocks for a worker: run it from another thread while this one hosts the core.
+        let done = Atomic<Bool>(false)
+        let engine = engine
+        let receipt = batch
+        DispatchQueue.global().async { _ = engine.apply(receipt); done.store(true, ordering: .releasing) }
+        while !done.load(ordering: .acquiring) { host.runQueued(); usleep(100) }
+        Self.keptAlive.append(self)
+    }
+
+    /// `count` unique reservation ids, not used before.
+    func freshIDs(_ count: Int) -> [ReservationID] {
+        defer { nextID += count }
+        return (nextID..<nextID + count).map { try! ReservationID("order-\($0)") }
+    }
+}
+
+/// The malloc counts of the inline reservation benchmarks are held to Thresholds/ (p90 mallocs per
+/// 1,000 operations; checked with `swift package --allow-writing-to-package-directory benchmark
+/// thresholds check --filter "inline.*" --path "$PWD/Thresholds"`): within 300 (0.3 an operation)
+/// either way, so that a change that adds an allocation per reservation fails, and one that removes
+/// some is asked to lower the figure. Time is not held to a threshold: this machine is shared.
+nonisolated(unsafe) let inlineReservationThresholds: [BenchmarkMetric: BenchmarkThresholds] = [
+    .mallocCountTotal: .init(absolute: [.p90: 300]),
+]
 
 /// 64-byte cells as plain words, for the raw-memory baseline.
 final class RawCells: @unchecked Sendable {
@@ -182,5 +254,47 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     } setup: {
         LedgerWorld(skuCount: 10, locationCount: 1)
+    }
+
+    // The ledger's own cost of a flash-sale reservation, as a thread-per-core server pays it on the
+    // event loop: reserve 1 unit of one hot SKU inline (ttl 1 s), the manual clock moving 1 ms every
+    // 64 reservations, so that in steady state each reserve also pays one expiry and records pile
+    // up under the 24 h retention as they would. No threads, no hand-off: ledger work only.
+    Benchmark(
+        "inline reserve on one hot SKU, expiring after 1 s (one core)",
+        configuration: .init(scalingFactor: .kilo, maxDuration: .seconds(10), maxIterations: 100,
+                             thresholds: inlineReservationThresholds)
+    ) { benchmark, world in
+        let ids = world.freshIDs(benchmark.scaledIterations.count)
+        let line = [ReservationLine(sku: world.sku, target: .location(world.location), quantity: 1)]
+        benchmark.startMeasurement()
+        for (index, id) in ids.enumerated() {
+            if index & 63 == 0 { world.clock.advance(byMilliseconds: 1) }
+            let request = ReserveRequest(id: id, lines: line, ttlMilliseconds: 1_000, mode: .allOrNothing)
+            _ = world.engine.reserveInline(request, onCore: 0) { blackHole($0.state) }
+        }
+        benchmark.stopMeasurement()
+    } setup: {
+        InlineWorld()
+    }
+
+    // Reserve then commit at once, inline: the checkout path when payment succeeds.
+    Benchmark(
+        "inline reserve+commit pairs on one hot SKU (one core)",
+        configuration: .init(scalingFactor: .kilo, maxDuration: .seconds(10), maxIterations: 100,
+                             thresholds: inlineReservationThresholds)
+    ) { benchmark, world in
+        let ids = world.freshIDs(benchmark.scaledIterations.count)
+        let line = [ReservationLine(sku: world.sku, target: .location(world.location), quantity: 1)]
+        benchmark.startMeasurement()
+        for (index, id) in ids.enumerated() {
+            if index & 63 == 0 { world.clock.advance(byMilliseconds: 1) }
+            let request = ReserveRequest(id: id, lines: line, ttlMilliseconds: 60_000, mode: .allOrNothing)
+            _ = world.engine.reserveInline(request, onCore: 0) { blackHole($0.state) }
+            _ = world.engine.commitInline(id, onCore: 0) { blackHole($0.state) }
+        }
+        benchmark.stopMeasurement()
+    } setup: {
+        InlineWorld()
     }
 }
