@@ -337,6 +337,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// inline replies; otherwise it is in flight and its reply comes through the mailbox. False
     /// (nothing done) for every other request and for reservations homed on another core.
     private func performInline(_ request: Request, opcode: Opcode, requestID: UInt32, onCore core: Int) -> Bool {
+        switch request {
+        case .reserve, .commit, .release: break
+        default: return false
+        }
         guard let context, let mailbox else { return false }
         lastInlineOperationToken &+= 1
         let token = lastInlineOperationToken

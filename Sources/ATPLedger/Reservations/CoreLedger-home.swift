@@ -294,7 +294,6 @@ extension CoreLedger {
     private func continueOperation(_ operation: ReservationOperation, slot: Int, homeShard: Int,
                                    nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
         let home = shard(homeShard)
-        let id = home.records[slot: slot].id
         switch (operation, home.records[slot: slot].state) {
         case (.reserve, _), (.commit, .committed), (.release, .released), (.release, .expired), (.release, .refused):
             let record = home.records[slot: slot]
