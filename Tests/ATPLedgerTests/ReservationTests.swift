@@ -47,6 +47,30 @@ import Testing
         f.engine.checkInvariants()
     }
 
+    /// A commit or release takes the reservation out of the expiry queue at once (issue 14: entries
+    /// of a 7-day ttl stayed until their deadline): after settling every one of 200 week-long
+    /// reservations nothing is queued to expire (the invariants check queued == held), and
+    /// advancing the clock a week expires nothing.
+    @Test func settlingCancelsTheExpiry() {
+        let f = LedgerFixture()
+        f.applied(f.event(.receive, "SKU-1", "S1", 1_000))
+        let week: Int64 = 7 * 24 * 3600 * 1000
+        for n in 0..<200 {
+            #expect(f.reserve("W\(n)", [("SKU-1", "S1", 1)], ttl: week).state == .held)
+        }
+        f.engine.checkInvariants()
+        #expect(f.engine.statistics().heldReservations == 200)
+        for n in 0..<200 {
+            #expect((n % 2 == 0 ? f.commit("W\(n)") : f.release("W\(n)")).error == nil)
+        }
+        f.engine.checkInvariants()
+        #expect(f.engine.statistics().heldReservations == 0)
+        f.engine.advanceClock(byMilliseconds: week + 1)
+        f.engine.waitUntilIdle()
+        #expect(f.counters.reservationsExpired == 0)
+        f.expect("SKU-1", "S1", Buckets(onHand: 1_000, committed: 100), sellable: 900)
+    }
+
     @Test func granted() {
         let f = tenOnHand()
         let reply = f.reserve("R1", [("SKU-1", "S1", 4)])

@@ -56,7 +56,6 @@ extension Engine {
                 part.counters.add(shard.currentCounters)
                 part.cellCount += shard.cells.count
                 part.cellBytes += shard.cells.bytesAllocated
-                part.heldReservations += shard.records.values.count { $0.state == .held }
                 part.rememberedReservations += shard.records.count
                 part.holds += shard.holds.count
                 for (source, position) in shard.dedupWindowBySource {
@@ -65,6 +64,9 @@ extension Engine {
                         stamp, part.lastAppliedMillisecondsBySource[source] ?? .min)
                 }
             }
+            // The expiry queue holds exactly the held records: no scan of the records (a scrape of
+            // /metrics used to visit every remembered reservation).
+            part.heldReservations = worker.ledger.expiries.count
             part.inboxDepths = [worker.inboxDepth]
             collected.add(part, at: worker.index)
         }
