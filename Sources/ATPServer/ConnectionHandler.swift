@@ -115,6 +115,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         machine.close()
+        dropUnstartedRequests()
         counters.connectionsOpen.wrappingDecrement(ordering: .relaxed)
         mailbox?.handler = nil
         cumulation = nil
@@ -174,6 +175,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
             || !context.channel.isWritable || !machine.acceptsFrames
     }
 
+    /// Forgets the requests read but not handed to the engine yet (this read's queries, gathered
+    /// for one batch at its end): the connection is closing and nobody will read their replies.
+    /// They leave `server.requests.inFlight`, where they were counted when read.
+    private func dropUnstartedRequests() {
+        inFlight -= pendingQueries.count
+        pendingQueries.removeAll()
+        queriesStalledSince = nil
+        inlineRequests.removeAll()
+        inlineBatch.removeAll()
+    }
+
     // MARK: - Frames
 
     /// Decodes and handles buffered frames while the connection may take work, then lets reading go on.
@@ -187,6 +199,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 cumulation = buffer
             } catch {
                 cumulation = nil
+                dropUnstartedRequests()
                 closeWithNotice(ErrorReply(error))
                 return
             }

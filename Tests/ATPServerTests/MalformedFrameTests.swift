@@ -195,4 +195,23 @@ import Testing
         #expect(!raw.isClosed)
         await raw.close()
     }
+
+    /// Pipelined queries followed, in the same write, by a frame whose length field is below 6 or
+    /// above the frame limit: the connection closes with a notice, and the queries that were read
+    /// but never started are not left counted in `server.requests.inFlight` (issue 14, item 3).
+    @Test(arguments: [UInt32(3), UInt32(64 << 20)])
+    func queriesCutOffByABadLengthAreNotLeftInFlight(length: UInt32) async throws {
+        let fixture = try ServerFixture()
+        let observer = try await fixture.connect()
+        let raw = try await fixture.rawAuthenticated()
+        var bytes: [UInt8] = []
+        for n in 0..<8 { bytes += Wire.bytes(.query(QueryRequest(queries: [.sku("SKU-\(n)")])), id: UInt32(100 + n)) }
+        bytes += Wire.raw(opcode: Opcode.ping.rawValue, id: 999, length: length)
+        try await raw.send(bytes)
+        #expect(try await eventually { raw.isClosed })
+        #expect(try await eventually { try await observer.requestsInFlightBesidesThisOne() == 0 },
+                "requests still counted in flight after the connection closed")
+        await raw.close()
+        await observer.close()
+    }
 }
