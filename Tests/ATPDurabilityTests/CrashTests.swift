@@ -82,11 +82,15 @@ import Testing
         let client = try await ATPConnection.connect(port: server.port, token: "demo-admin")
         let keys = wrong.onHand.keys.sorted()
         let heldPlantedExpired = first(.held, longTTL: true).flatMap { model.reservations[$0] }
+        // Nor on the cell of PLANTED-LOST below: the probe that finds it unknown reserves it anew,
+        // and whether the cells were read before or after that probe is open, so that cell's
+        // reserved bucket is a range (its unit or not) that would explain the unseen unit away too
+        // (seed 1148413301 failed 1 run in 4 that way, with the session-start atpd as well).
         let heldCells = Set(heldPlantedExpired.map { held in
             zip(held.request.lines, held.lines).flatMap { line, grant in
                 grant.allocations.map { CellKey(sku: line.sku, location: $0.location) }
             }
-        } ?? [])
+        } ?? []).union([CellKey(sku: "SKU-0", location: "S1")])
         let sellable = try await client.query(keys.map { .cell(sku: $0.sku, location: $0.location) })
         if let index = sellable.answers.indices.first(where: { sellable.answers[$0].sellable > 0 && !heldCells.contains(keys[$0]) }) {
             let unseen = WireReserveRequest(id: try ReservationID("PLANTED-UNSEEN"), ttlMilliseconds: 3_600_000, mode: .allOrNothing,
