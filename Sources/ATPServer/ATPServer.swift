@@ -83,6 +83,9 @@ public final class ATPServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts down its sending side after its last request still gets every
+            // reply: the handler closes once they are written (`ChannelEvent.inputClosed`).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 registry.add(channel)
                 return channel.eventLoop.makeCompletedFuture {

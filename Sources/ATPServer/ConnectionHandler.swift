@@ -76,6 +76,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
     private var readHeldBack = false
+    /// The peer closed its sending side (half-close): close once everything read is answered.
+    private var inputClosed = false
     private var stalled: Stalled? = nil
     /// Single-frame queries decoded in this read, submitted to the engine together when the read's
     /// frames are done: one engine task and one hop back per read instead of one per request.
@@ -151,7 +153,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if inFlight == 0 { closeWithNotice(.shuttingDown, "the server is shutting down") }
             return
         }
+        if case ChannelEvent.inputClosed = event {
+            // The peer sent its last byte: the requests read so far are answered, then the
+            // connection closes (a partial frame left over was cut short and is never applied).
+            inputClosed = true
+            cumulation = nil
+            reportInboundBytes()
+            closeIfInputClosedAndAnswered()
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Closes once the peer has closed its side and every request it sent has its reply written.
+    private func closeIfInputClosedAndAnswered() {
+        guard inputClosed, inFlight == 0, stalled == nil, pendingQueries.isEmpty, let context else { return }
+        if case .closed = machine.state { return }
+        machine.close()
+        flushInlineReplies()
+        // Closes after the writes queued before it (the promise completes in write order).
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -447,6 +471,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return
         }
         processFrames()
+        closeIfInputClosedAndAnswered()
     }
 
     /// Writes query replies encoded elsewhere (no copy: each buffer is one write, one flush for all)

@@ -214,4 +214,32 @@ import Testing
         await raw.close()
         await observer.close()
     }
+
+    /// A client that half-closes after its requests (issue 14, item 4: `hello`, `ping`, shutdown of
+    /// its sending side) gets every reply, a ping's and a query's through the engine alike, and then
+    /// the server closes; a partial frame left at the end is dropped, never applied.
+    @Test(arguments: 0..<10)
+    func aHalfClosedClientGetsEveryReplyThenTheServerCloses(attempt: Int) async throws {
+        let fixture = try ServerFixture()
+        let raw = try await fixture.raw()
+        let hello = HelloRequest(versionMin: 1, versionMax: 1, token: Array("demo-admin".utf8), clientName: "half-close")
+        var bytes = Wire.bytes(.hello(hello), id: 20)
+            + Wire.bytes(.ping(PingRequest(nonce: 7)), id: 21)
+            + Wire.bytes(.query(QueryRequest(queries: [.sku("HALF-1")])), id: 22)
+            + Wire.bytes(.reserve(WireReserveRequest(id: try ReservationID("half-close"), ttlMilliseconds: 60_000,
+                                                     mode: .allOrNothing,
+                                                     lines: [WireReservationLine(sku: "HALF-1", target: .location("L"),
+                                                                                 quantity: 1)])), id: 23)
+        let partial = Wire.bytes(.ping(PingRequest(nonce: 8)), id: 24)
+        bytes += partial.prefix(partial.count - 3)
+        try await raw.sendThenCloseOutput(bytes)
+        var answered: Set<UInt32> = []
+        for _ in 0..<4 { answered.insert(try await raw.nextReply(timeoutSeconds: 5).frame.requestID) }
+        #expect(answered == [20, 21, 22, 23])
+        #expect(try await eventually { raw.isClosed }, "the server closes once everything is answered")
+        let observer = try await fixture.connect()
+        #expect(try await observer.requestsInFlightBesidesThisOne() == 0)
+        await observer.close()
+        await raw.close()
+    }
 }

@@ -70,6 +70,22 @@ final class RawClient: Sendable {
     // MARK: - Sending
 
     /// Writes bytes and waits until they are handed to the kernel.
+    /// Shuts down the sending side (TCP half-close): the server sees the end of input, the
+    /// replies still come back.
+    func closeOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
+    /// Writes `bytes` and shuts down the sending side right behind them, in one turn of the
+    /// client's event loop: the server usually finds the data and the end of input in one read.
+    func sendThenCloseOutput(_ bytes: [UInt8]) async throws {
+        let channel = self.channel
+        try await channel.eventLoop.flatSubmit {
+            channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+            return channel.close(mode: .output)
+        }.get()
+    }
+
     func send(_ bytes: [UInt8]) async throws {
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
