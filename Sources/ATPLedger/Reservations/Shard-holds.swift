@@ -112,17 +112,19 @@ extension Shard {
 
     /// Committed units reservation `id` still holds on `slot` (0 when none).
     func committedHeld(by id: ReservationID, slot: UInt32) -> Int64 {
-        guard let hold = holds[id], hold.isCommitted else { return 0 }
-        return Int64(hold.lines.first(where: { $0.slot == slot })?.units ?? 0)
+        guard let holdSlot = holds.slot(of: id), holds[slot: holdSlot].isCommitted else { return 0 }
+        return Int64(holds[slot: holdSlot].lines.first(where: { $0.slot == slot })?.units ?? 0)
     }
 
     /// A shipment fulfilled `units` of the committed hold of `id` on `slot` (the caller lowers the
     /// cell's `committed` bucket by the same units). A hold whose every unit shipped is forgotten.
     func consumeCommittedHold(_ id: ReservationID, slot: UInt32, units: Int64) {
-        guard var hold = holds[id], let line = hold.lines.firstIndex(where: { $0.slot == slot }) else { return }
-        hold.lines[line].units -= Int32(units)
-        assert(hold.lines[line].units >= 0)
-        if hold.lines[line].units == 0 { hold.lines.remove(at: line) }
-        holds[id] = hold.lines.isEmpty ? nil : hold
+        // In place, by slot, as changeHold does: a copy of the hold made its lines copy on write.
+        guard let holdSlot = holds.slot(of: id),
+              let line = holds[slot: holdSlot].lines.firstIndex(where: { $0.slot == slot }) else { return }
+        holds[slot: holdSlot].lines[line].units -= Int32(units)
+        assert(holds[slot: holdSlot].lines[line].units >= 0)
+        if holds[slot: holdSlot].lines[line].units == 0 { holds[slot: holdSlot].lines.remove(at: line) }
+        if holds[slot: holdSlot].lines.isEmpty { holds.remove(slot: holdSlot) }
     }
 }
