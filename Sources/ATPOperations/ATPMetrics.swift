@@ -119,8 +119,7 @@ public final class ATPMetrics: Sendable {
             ("released", counters.reservationsReleased), ("expired", counters.reservationsExpired),
         ]
         for (outcome, count) in outcomes { setCounter(.reservations, labels: [("outcome", outcome)], to: count) }
-        // The apply-lag probes are queries too: they are not the clients'.
-        setCounter(.queryItems, to: counters.queriesAnswered &- min(counters.queriesAnswered, lagProbe.probesSubmitted))
+        setCounter(.queryItems, to: counters.queriesAnswered)
         setGauge(.reservationsHeld, to: Double(statistics.heldReservations))
         setGauge(.holds, to: Double(statistics.holds))
         setGauge(.cells, to: Double(statistics.cellCount))

@@ -180,6 +180,15 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Queues a task that does nothing but call `completion` on core `coreIndex`'s thread, through
+    /// the same inbox as requests: the time until it runs is how long that core's queue is (the
+    /// apply-lag probe of a metrics scrape). Counted in no counter.
+    @discardableResult
+    public func submitProbe(toCore coreIndex: Int, completion: @escaping @Sendable () -> Void) -> SubmitResult {
+        precondition(coreIndex >= 0 && coreIndex < configuration.workerCount, "core \(coreIndex)")
+        return core.workers[coreIndex].submit(ClosureTask { _ in completion() }) ? .accepted : .inboxFull
+    }
+
     /// Queues queries that `resolve` builds on the core's own thread (name lookups there instead of
     /// on the caller's: an event loop's time is the scarcer one), then answers them there. Only for
     /// an engine with one core, where every SKU is the core's; with more it is a programming error
