@@ -70,7 +70,8 @@ struct SnapshotDirectoryOption: ParsableArguments {
             ("cutWallClockMilliseconds", .int(info.cutWallClockMilliseconds)),
             ("cut", .string(Format.timestamp(milliseconds: info.cutWallClockMilliseconds))),
             ("cellCount", .int(Int64(info.cellCount))), ("dataBytes", .int(Int64(info.dataBytes))),
-            ("shardCount", .int(Int64(info.shardCount))), ("engineVersion", .string(info.engineVersion)),
+            ("shardCount", .int(Int64(info.shardCount))), ("skuPlacement", .string("\(info.skuPlacement)")),
+            ("engineVersion", .string(info.engineVersion)),
             ("formatVersion", .uint(UInt64(info.formatVersion))),
             ("workerMarks", .array(info.workerMarks.map { .uint($0) })),
         ])
@@ -144,7 +145,7 @@ public struct SnapshotShowCommand: ATPSubcommand {
                 "  cut             \(Format.timestamp(milliseconds: info.cutWallClockMilliseconds))",
                 "  cells           \(info.cellCount)",
                 "  data bytes      \(info.dataBytes)",
-                "  shards          \(info.shardCount)",
+                "  shards          \(info.shardCount), SKUs placed by \(info.skuPlacement)",
                 "  journal marks   \(info.workerMarks.map(String.init).joined(separator: " ")) (last record per worker stream)",
                 "  engine          \(info.engineVersion), format \(info.formatVersion)",
             ]

@@ -10,6 +10,10 @@ public enum DurabilityError: Error, Sendable, CustomStringConvertible {
     case dataDirectory(path: String, reason: String)
     /// The data directory was written with another number of workers (one journal stream each).
     case workerCountMismatch(dataDirectory: Int, configuration: Int)
+    /// `<data>/placement` and the newest snapshot place SKUs differently (one of them is foreign).
+    case placementMismatch(file: SKUPlacement, snapshot: SKUPlacement)
+    /// The data directory was written with another number of shards.
+    case shardCountMismatch(dataDirectory: Int, configuration: Int)
     /// A journal stream failed to open or read: a segment of another stream or an unknown format
     /// version, a failed system call (damage that would lose records is `journalDamaged`).
     case journal(streamIndex: Int, JournalError)
@@ -39,6 +43,12 @@ public enum DurabilityError: Error, Sendable, CustomStringConvertible {
         case .dataDirectory(let path, let reason): "cannot use \(path): \(reason)"
         case .workerCountMismatch(let written, let configured):
             "the data directory holds \(written) journal streams but \(configured) workers are configured; start with --workers \(written)"
+        case .placementMismatch(let file, let snapshot):
+            "the data directory's placement file says SKUs are placed \(file) but its newest snapshot \(snapshot): "
+                + "one of them belongs to another data directory"
+        case .shardCountMismatch(let written, let configured):
+            "the data directory was written with \(written) shards but \(configured) are configured; "
+                + "set ledger.shardCount = \(written)"
         case .journal(let index, let error): "journal stream \(index): \(error)"
         case .journalDamaged(let reports):
             "the journal is damaged and opening it would lose acknowledged records: "

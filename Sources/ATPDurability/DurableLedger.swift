@@ -75,7 +75,21 @@ public final class DurableLedger: Sendable {
         let streams = try openStreams(durability, workerCount: workerCount, report: &report, log: log)
         let marks = loaded?.0.workerMarks ?? Array(repeating: 0, count: workerCount)
         for (index, stream) in streams.enumerated() where stream.recovery.nextLSN - 1 < marks[index] {
+            for stream in streams { try? stream.close() }
             throw .journalBehindSnapshot(streamIndex: index, lastLSN: stream.recovery.nextLSN - 1, snapshotMark: marks[index])
+        }
+        // The directory keeps the SKU placement it was written with (docs/DURABILITY.md).
+        var ledger = ledger
+        do {
+            let placement = try PlacementFile.settle(
+                directory: durability.dataDirectory, configured: ledger.placement,
+                snapshot: loaded.map { SKUPlacement(scheme: $0.0.skuPlacement, shardCount: $0.0.shardCount) },
+                hasRecords: streams.contains { $0.recovery.nextLSN > 1 })
+            if placement.scheme != ledger.skuPlacement { log("SKUs are placed \(placement) (written so)") }
+            ledger.skuPlacement = placement.scheme
+        } catch {
+            for stream in streams { try? stream.close() }
+            throw error
         }
         let engine = try makeEngine(ledger, loaded?.0, clock: clock, hosts: hosts)
         report.recordsReplayed = try replay(engine, durability, marks: marks)

@@ -6,7 +6,7 @@ import ATPLedger
 extension SimulationRunner {
     func check(after moment: String) {
         let image = cluster.captureImage()
-        let dedup = DedupProbe(image, shardCount: setup.configuration.shardCount)
+        let dedup = DedupProbe(image)
         checkEvents(dedup, moment: moment)
         let records = Dictionary(uniqueKeysWithValues: image.reservations.map { ($0.id, $0) })
         checkReservations(records, moment: moment)
@@ -136,7 +136,7 @@ extension SimulationRunner {
         for (id, cells) in shipped { for (key, units) in cells where records[id]?.state == .committed { committed[key, default: 0] -= units } }
         // A forgotten committed reservation's units stay committed, shippable by its id, also where
         // a new reservation under the same id was granted nothing (it cannot hold there).
-        for hold in image.holds where !holdsOnShard(records[hold.id], shard: hold.shard) {
+        for hold in image.holds where !holdsOnShard(records[hold.id], shard: hold.shard, image: image) {
             let mayBeCommitted = model.reservations[hold.id]?.commitSent ?? false
             if !setup.forgets || hold.status != .committed || !mayBeCommitted {
                 violation("after \(moment): \(hold.id) holds \(hold.status) units on shard \(hold.shard) with no record")
@@ -172,11 +172,10 @@ extension SimulationRunner {
     }
 
     /// Whether `record` was granted units on `shard`.
-    private func holdsOnShard(_ record: ReservationImage?, shard: Int) -> Bool {
+    private func holdsOnShard(_ record: ReservationImage?, shard: Int, image: LedgerImage) -> Bool {
         guard let record else { return false }
-        let mask = setup.configuration.shardCount - 1
         return zip(record.request.lines, record.lineGrants).contains { line, grant in
-            grant.granted > 0 && Int(line.sku.rawValue) & mask == shard
+            grant.granted > 0 && image.shardIndex(of: line.sku) == shard
         }
     }
 
@@ -205,20 +204,20 @@ extension SimulationRunner {
 /// Whether an event was applied, from the dedup windows of an image.
 struct DedupProbe {
     private var windows: [Key: DedupWindowImage] = [:]
-    private let shardMask: Int
+    private let image: LedgerImage
 
     private struct Key: Hashable {
         var shard: Int
         var source: SourceID
     }
 
-    init(_ image: LedgerImage, shardCount: Int) {
-        shardMask = shardCount - 1
+    init(_ image: LedgerImage) {
+        self.image = image
         for window in image.dedupWindows { windows[Key(shard: window.shard, source: window.source)] = window }
     }
 
     func applied(_ event: StockEvent) -> Bool {
-        guard let window = windows[Key(shard: Int(event.sku.rawValue) & shardMask, source: event.source)],
+        guard let window = windows[Key(shard: image.shardIndex(of: event.sku), source: event.source)],
               let newest = window.newest, event.sequence <= newest else { return false }
         let size = UInt64(window.words.count * 64)
         guard newest - event.sequence < size else { return false }

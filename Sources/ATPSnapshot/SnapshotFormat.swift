@@ -7,8 +7,12 @@ enum SnapshotFormat {
     /// Bumped on any incompatible change. Version 2 added hold status and origin, reservation
     /// parts and awaited acknowledgements, and the workers' journal generations; a reader accepts
     /// versions 1 and 2 and refuses others.
-    static let version: UInt32 = 2
-    static let versionsRead: ClosedRange<UInt32> = 1...2
+    static let version: UInt32 = 3
+    static let versionsRead: ClosedRange<UInt32> = 1...3
+
+    /// The layout of reservations and holds (`LedgerImage.version`) of a format version: version 3
+    /// only added the `skuPlacement` meta entry to version 2.
+    static func imageVersion(ofFormat version: UInt32) -> Int { min(Int(version), 2) }
     /// Named databases, in the order they are written (`meta` last).
     static let databases = ["names", "cells", "reservations", "holds", "channels", "dedup", "meta"]
     static let databasesMax = 8
@@ -25,6 +29,7 @@ enum SnapshotFormat {
         static let clockMilliseconds = "clockMilliseconds"
         static let engineVersion = "engineVersion"
         static let shardCount = "shardCount"
+        static let skuPlacement = "skuPlacement"
         static let dedupWindowSequences = "dedupWindowSequences"
         static let workerMarks = "workerMarks"
         static let workerGenerations = "workerGenerations"

@@ -61,9 +61,9 @@ struct SnapshotReader {
             var builder: LedgerImageBuilder
             do throws(LedgerImageError) {
                 builder = try LedgerImageBuilder(
-                    version: Int(meta.info.formatVersion), workerGenerations: meta.workerGenerations,
-                    channelChangeSequence: meta.channelChangeSequence,
-                    shardCount: meta.info.shardCount, dedupWindowSequences: meta.dedupWindowSequences,
+                    version: SnapshotFormat.imageVersion(ofFormat: meta.info.formatVersion),
+                    workerGenerations: meta.workerGenerations, channelChangeSequence: meta.channelChangeSequence,
+                    shardCount: meta.info.shardCount, skuPlacement: meta.info.skuPlacement, dedupWindowSequences: meta.dedupWindowSequences,
                     workerMarks: meta.info.workerMarks, cutWallClockMilliseconds: meta.info.cutWallClockMilliseconds,
                     clockMilliseconds: meta.info.clockMilliseconds)
             } catch {
@@ -187,7 +187,15 @@ struct SnapshotReader {
                     String(decoding: try $0.raw($0.remaining), as: UTF8.self)
                 },
                 formatVersion: version,
-                shardCount: Int(try entry(SnapshotFormat.Meta.shardCount) { try $0.u32() }), dataBytes: dataBytes)
+                shardCount: Int(try entry(SnapshotFormat.Meta.shardCount) { try $0.u32() }),
+                skuPlacement: version >= 3 ? try entry(SnapshotFormat.Meta.skuPlacement) { reader in
+                    let code = try reader.u8()
+                    guard let scheme = SKUPlacementScheme(rawValue: code) else {
+                        throw SnapshotFormat.Malformed("unknown SKU placement scheme \(code)")
+                    }
+                    return scheme
+                } : .skuID,
+                dataBytes: dataBytes)
             let window = Int(try entry(SnapshotFormat.Meta.dedupWindowSequences) { try $0.u32() })
             let generations = version >= 2
                 ? try entry(SnapshotFormat.Meta.workerGenerations) { try SnapshotFormat.decodeWorkerGenerations(&$0) } : []

@@ -80,7 +80,8 @@ public final class SnapshotStore: Sendable {
                     id: id, path: finalPath, cutWallClockMilliseconds: image.cutWallClockMilliseconds,
                     clockMilliseconds: image.clockMilliseconds, workerMarks: image.workerMarks,
                     cellCount: image.cellCount, engineVersion: metadata.engineVersion,
-                    formatVersion: SnapshotFormat.version, shardCount: image.shardCount, dataBytes: dataBytes)
+                    formatVersion: SnapshotFormat.version, shardCount: image.shardCount,
+                    skuPlacement: image.skuPlacement, dataBytes: dataBytes)
             } catch {
                 try? FileSystem.removeTree(temporaryPath)
                 throw error

@@ -47,6 +47,8 @@ public struct SnapshotInfo: Sendable, Equatable {
     public var formatVersion: UInt32
     /// Shards of the engine it was taken from.
     public var shardCount: Int
+    /// How that engine placed SKUs on shards (`.skuID` for format versions 1 and 2).
+    public var skuPlacement: SKUPlacementScheme
     /// Size of data.mdb, in bytes.
     public var dataBytes: Int
 }

@@ -132,6 +132,7 @@ final class SnapshotWriter {
         add(SnapshotFormat.Meta.clockMilliseconds) { $0.i64(image.clockMilliseconds) }
         add(SnapshotFormat.Meta.engineVersion) { $0.raw(Array(metadata.engineVersion.utf8)) }
         add(SnapshotFormat.Meta.shardCount) { $0.u32(UInt32(image.shardCount)) }
+        add(SnapshotFormat.Meta.skuPlacement) { $0.u8(image.skuPlacement.rawValue) }
         add(SnapshotFormat.Meta.dedupWindowSequences) { $0.u32(UInt32(image.dedupWindowSequences)) }
         add(SnapshotFormat.Meta.workerMarks) { writer in for mark in image.workerMarks { writer.u64(mark) } }
         add(SnapshotFormat.Meta.workerGenerations) { $0.raw(SnapshotFormat.workerGenerationsValue(image.workerGenerations)) }

@@ -10,14 +10,17 @@ import Testing
 /// nothing; with `journalDamagePolicy = .acceptLoss` it opens, keeps the damaged file and logs
 /// the loss at error severity.
 @Suite struct DamagedJournalTests {
-    /// Writes two acknowledged receives into stream 0 (SKU 2 is on shard 2, worker 0) and closes
+    /// A SKU on core 0, whose events go to stream 0.
+    static let skuOnCoreZero = Workload.skuNumber(onCore: 0, RecoveryTests.ledgerConfiguration())
+
+    /// Writes two acknowledged receives into stream 0 (of `skuOnCoreZero`) and closes
     /// without a snapshot (as after a crash); returns the path of stream 0's only segment.
     static func dataDirectoryWithTwoReceives(_ directory: TemporaryDirectory) throws -> String {
         do {
             let ledger = try RecoveryTests.open(directory)
             var workload = Workload(engine: ledger.engine)
-            workload.receive(sku: 2, location: 1, quantity: 10)
-            workload.receive(sku: 2, location: 1, quantity: 1)
+            workload.receive(sku: Self.skuOnCoreZero, location: 1, quantity: 10)
+            workload.receive(sku: Self.skuOnCoreZero, location: 1, quantity: 1)
             try ledger.close(finalSnapshot: false)
         }
         let stream = JournalLayout.streamDirectory(dataDirectory: directory.path, streamIndex: 0)
@@ -79,7 +82,7 @@ import Testing
         let errors = lines.withLock { $0 }.filter { RecoveryLog.severity(of: $0) == .error }
         #expect(errors.count == 1 && errors.first?.contains(path + ".damaged") == true, "\(lines.withLock { $0 })")
         // The records of stream 0 are gone, as accepted: SKU 2 starts from nothing.
-        #expect(Workload(engine: ledger.engine).sellable(sku: 2, location: 1) == 0)
+        #expect(Workload(engine: ledger.engine).sellable(sku: Self.skuOnCoreZero, location: 1) == 0)
     }
 
     /// A torn last record is what a crash leaves: cut under the default policy, logged at warning.
@@ -99,6 +102,6 @@ import Testing
         #expect(ledger.recovery.tailRepairs.count == 1 && ledger.recovery.acceptedJournalLosses.isEmpty)
         let severities = lines.withLock { $0 }.map(RecoveryLog.severity(of:))
         #expect(severities.contains(.warning) && !severities.contains(.error), "\(lines.withLock { $0 })")
-        #expect(Workload(engine: ledger.engine).sellable(sku: 2, location: 1) == 10)
+        #expect(Workload(engine: ledger.engine).sellable(sku: Self.skuOnCoreZero, location: 1) == 10)
     }
 }

@@ -100,14 +100,15 @@ import Testing
     func damagedTailIsCutAndReported(truncate: Bool) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
+        let sku = DamagedJournalTests.skuOnCoreZero
         do {
             let ledger = try Self.open(directory)
             var workload = Workload(engine: ledger.engine)
-            workload.receive(sku: 2, location: 1, quantity: 10)
-            workload.receive(sku: 2, location: 1, quantity: 1)
+            workload.receive(sku: sku, location: 1, quantity: 10)
+            workload.receive(sku: sku, location: 1, quantity: 1)
             try ledger.close(finalSnapshot: false)
         }
-        // SKU 2 lives on shard 2, worker 0: damage the last record of stream 0.
+        // The SKU lives on worker 0: damage the last record of stream 0.
         let stream = JournalLayout.streamDirectory(dataDirectory: directory.path, streamIndex: 0)
         let segment = try FileManager.default.contentsOfDirectory(atPath: stream).filter { $0.hasSuffix(".journal") }.sorted().last!
         let path = stream + "/" + segment
@@ -118,7 +119,7 @@ import Testing
         defer { try? ledger.close(finalSnapshot: false) }
         #expect(ledger.recovery.tailRepairs.count == 1)
         #expect(ledger.recovery.tailRepairs.first?.streamIndex == 0)
-        #expect(Workload(engine: ledger.engine).sellable(sku: 2, location: 1) == 10)
+        #expect(Workload(engine: ledger.engine).sellable(sku: sku, location: 1) == 10)
     }
 
     /// A damaged newest snapshot is skipped for the one before; the journal fills the gap.

@@ -79,6 +79,17 @@ struct Workload {
     }
 
     func sku(_ n: Int) -> SKUID { try! engine.catalog.sku("SKU-\(n)") }
+
+    /// The smallest n from `from` whose SKU-n lives on core `core` of an engine configured so
+    /// (computed from the name, without interning it).
+    static func skuNumber(onCore core: Int, _ configuration: LedgerConfiguration, from: Int = 0) -> Int {
+        var n = from
+        while true {
+            let shard = configuration.placement.shardIndex(ofSKUNamed: "SKU-\(n)") ?? n & (configuration.shardCount - 1)
+            if shard % configuration.workerCount == core { return n }
+            n += 1
+        }
+    }
     func location(_ n: Int) -> LocationID { try! engine.catalog.location("LOC-\(n)") }
     var source: SourceID { try! engine.catalog.source("feed") }
 

@@ -60,7 +60,8 @@ final class Locked<Value>: @unchecked Sendable {
         let engine = try Engine(configuration: configuration, clock: .manual())
         defer { engine.shutdown() }
         let catalog = engine.catalog
-        let hot = try (0..<4).map { try catalog.sku("HOT-\($0)") }
+        let hot = try namesOnShards(prefix: "HOT", placement: configuration.placement, shards: [0, 1, 2, 3])
+            .map { try catalog.sku($0) }
         let locations = try (0..<2).map { try catalog.location("DC-\($0)") }
         let web = try catalog.channel("web")
         try engine.defineChannel(ChannelDefinition(id: web, locations: [locations[1], locations[0]], bufferUnits: 2))
@@ -396,7 +397,8 @@ final class Locked<Value>: @unchecked Sendable {
         let engine = try Engine(configuration: configuration, clock: .manual())
         defer { engine.shutdown() }
         let catalog = engine.catalog
-        let skus = try (0..<4).map { try catalog.sku("FLOOD-\($0)") }
+        let skus = try namesOnShards(prefix: "FLOOD", placement: configuration.placement, shards: [0, 1, 2, 3])
+            .map { try catalog.sku($0) }
         let location = try catalog.location("DC")
         #expect(skus.map { engine.shardIndex(of: $0) } == [0, 1, 2, 3])
 
@@ -492,5 +494,14 @@ final class Locked<Value>: @unchecked Sendable {
         }
         engine.checkInvariants()
         print("inbox: inboxFull seen \(inboxFullSeen.current) times; \(counts.count) requests completed once each")
+    }
+}
+
+/// For each of `shards`, the first name `prefix-N` (N = 0, 1, ...) that `placement` puts there.
+func namesOnShards(prefix: String, placement: SKUPlacement, shards: [Int]) -> [String] {
+    shards.map { shard in
+        var n = 0
+        while placement.shardIndex(ofSKUNamed: "\(prefix)-\(n)") != shard { n += 1 }
+        return "\(prefix)-\(n)"
     }
 }

@@ -279,22 +279,24 @@ import Testing
     /// Exception counters are kept per bucket and summed over shards by `Engine.statistics()`.
     @Test func exceptionCountersSumOverShards() {
         let f = LedgerFixture()
-        // Four SKUs: ids 0...3, so four different shards.
+        // Four SKUs on four different shards.
+        let names = f.namesOnDistinctShards(["A", "B", "C", "D"])
+        let (A, B, C, D) = (names[0], names[1], names[2], names[3])
         f.applied(
             // inbound: 3 past 0
-            f.event(.adjust, "A", "S1", 3) { $0.bucket = .inbound },
-            f.event(.receive, "A", "S1", 6) { $0.flags = .closesInbound },
+            f.event(.adjust, A, "S1", 3) { $0.bucket = .inbound },
+            f.event(.receive, A, "S1", 6) { $0.flags = .closesInbound },
             // returnPending: 3 past 0
-            f.event(.returnAuthorized, "B", "S1", 1), f.event(.returnReceived, "B", "S1", 4),
+            f.event(.returnAuthorized, B, "S1", 1), f.event(.returnReceived, B, "S1", 4),
             // quarantine: 2 past 0
-            f.event(.disposition, "C", "S1", 2) { $0.outcome = .restock },
+            f.event(.disposition, C, "S1", 2) { $0.outcome = .restock },
             // damaged: 1 past 0
-            f.event(.receive, "D", "S1", 5), f.event(.writeOff, "D", "S1", 1) { $0.bucket = .damaged })
-        let shards = Set(["A", "B", "C", "D"].map { f.engine.shardIndex(of: f.sku($0)) })
+            f.event(.receive, D, "S1", 5), f.event(.writeOff, D, "S1", 1) { $0.bucket = .damaged })
+        let shards = Set([A, B, C, D].map { f.engine.shardIndex(of: f.sku($0)) })
         #expect(shards.count == 4)
         #expect(f.counters.exceptionUnitsByBucket == [0, 1, 2, 0, 0, 3, 3, 0])
-        f.expect("C", "S1", Buckets(), sellable: 0)
-        f.expect("D", "S1", Buckets(onHand: 4), sellable: 4)
+        f.expect(C, "S1", Buckets(), sellable: 0)
+        f.expect(D, "S1", Buckets(onHand: 4), sellable: 4)
     }
 
     /// The short flag follows the cell both ways and the counter counts the cells short right now.

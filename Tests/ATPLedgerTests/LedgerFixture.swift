@@ -34,6 +34,26 @@ final class LedgerFixture {
     }
 
     func sku(_ name: String) -> SKUID { try! catalog.sku(name) }
+
+    /// Names for `bases` whose SKUs sit on different shards, and whose shards alternate over the
+    /// cores: `bases[i]` itself when that fits, else `bases[i]-n` for the smallest n that does
+    /// (computed from the names under the engine's placement, without interning them).
+    func namesOnDistinctShards(_ bases: [String]) -> [String] {
+        let configuration = engine.configuration
+        var taken: Set<Int> = []
+        return bases.enumerated().map { index, base in
+            var n = 0
+            while true {
+                let name = n == 0 ? base : "\(base)-\(n)"
+                let shard = configuration.placement.shardIndex(ofSKUNamed: name) ?? taken.count
+                if !taken.contains(shard) && shard % configuration.workerCount == index % configuration.workerCount {
+                    taken.insert(shard)
+                    return name
+                }
+                n += 1
+            }
+        }
+    }
     func location(_ name: String) -> LocationID { try! catalog.location(name) }
     func source(_ name: String) -> SourceID { try! catalog.source(name) }
     func channel(_ name: String) -> ChannelID { try! catalog.channel(name) }

@@ -401,29 +401,31 @@ import Testing
 
     @Test func crossShardAllOrNothingRefusedLeavesNothingHeld() {
         let f = LedgerFixture()
-        // A, B, C are SKU ids 0, 1, 2: shards 0, 1, 2 on workers 0, 1, 0.
-        f.applied(f.event(.receive, "A", "S1", 5), f.event(.receive, "B", "S1", 1), f.event(.receive, "C", "S1", 7))
+        // A, B, C on three different shards, on workers 0, 1, 0.
+        let names = f.namesOnDistinctShards(["A", "B", "C"])
+        let (A, B, C) = (names[0], names[1], names[2])
+        f.applied(f.event(.receive, A, "S1", 5), f.event(.receive, B, "S1", 1), f.event(.receive, C, "S1", 7))
         for home in 0..<8 {
             let id = f.reservationID(homeShard: home)
-            let reply = f.reserve(id, [("A", "S1", 5), ("C", "S1", 7), ("B", "S1", 2)])
+            let reply = f.reserve(id, [(A, "S1", 5), (C, "S1", 7), (B, "S1", 2)])
             #expect(reply.state == .refused && reply.grantedUnits == 0, "home \(home)")
             #expect(reply.lines.allSatisfy { $0.allocations.isEmpty }, "home \(home)")
             // Nothing is held when the answer arrives.
-            f.expect("A", "S1", Buckets(onHand: 5), sellable: 5)
-            f.expect("B", "S1", Buckets(onHand: 1), sellable: 1)
-            f.expect("C", "S1", Buckets(onHand: 7), sellable: 7)
+            f.expect(A, "S1", Buckets(onHand: 5), sellable: 5)
+            f.expect(B, "S1", Buckets(onHand: 1), sellable: 1)
+            f.expect(C, "S1", Buckets(onHand: 7), sellable: 7)
             let stats = f.engine.statistics()
             #expect(stats.holds == 0 && stats.heldReservations == 0, "home \(home)")
             // A replay stays refused.
-            #expect(f.reserve(id, [("A", "S1", 1)]).state == .refused)
+            #expect(f.reserve(id, [(A, "S1", 1)]).state == .refused)
         }
         #expect(f.counters.reservationsRefused == 8)
         // The same lines that fit are granted across shards.
-        let fits = f.reserve("fits", [("A", "S1", 5), ("C", "S1", 7), ("B", "S1", 1)])
+        let fits = f.reserve("fits", [(A, "S1", 5), (C, "S1", 7), (B, "S1", 1)])
         #expect(fits.isFullyGranted && fits.state == .held)
-        f.expect("A", "S1", Buckets(onHand: 5, reserved: 5), sellable: 0)
-        f.expect("B", "S1", Buckets(onHand: 1, reserved: 1), sellable: 0)
-        f.expect("C", "S1", Buckets(onHand: 7, reserved: 7), sellable: 0)
+        f.expect(A, "S1", Buckets(onHand: 5, reserved: 5), sellable: 0)
+        f.expect(B, "S1", Buckets(onHand: 1, reserved: 1), sellable: 0)
+        f.expect(C, "S1", Buckets(onHand: 7, reserved: 7), sellable: 0)
         #expect(f.engine.statistics().holds == 3)
         f.engine.checkInvariants()
     }

@@ -165,6 +165,7 @@ struct ImageTests {
         configuration.shardCount = 1
         configuration.workerCount = 1
         configuration.dedupWindowSequences = 64
+        configuration.skuPlacement = .skuID  // version 1 came before name placement
         let engine = try Engine(restoring: image, configuration: configuration, clock: .manual(startMilliseconds: 10))
         defer { engine.shutdown() }
         engine.checkInvariants()

@@ -64,7 +64,7 @@ final class CoreLedger {
         self.environment = environment
         var owned: [Shard] = []
         for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
-            owned.append(Shard(index: shardIndex, configuration: configuration, expiries: expiries,
+            owned.append(Shard(index: shardIndex, configuration: configuration, catalog: catalog, expiries: expiries,
                                expiryPosition: owned.count))
         }
         shards = owned
@@ -80,7 +80,7 @@ final class CoreLedger {
     /// The core that owns shard `shard`.
     @inline(__always) func coreIndex(ofShard shard: Int) -> Int { shard % configuration.workerCount }
     /// The shard of a SKU.
-    @inline(__always) func shardIndex(of sku: SKUID) -> Int { Int(sku.rawValue) & (configuration.shardCount - 1) }
+    @inline(__always) func shardIndex(of sku: SKUID) -> Int { catalog.shardIndex(of: sku) }
     /// The shard that decides reservation `id` (its home).
     @inline(__always) func homeShardIndex(of id: ReservationID) -> Int {
         Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
@@ -137,30 +137,34 @@ final class CoreLedger {
     func apply(_ batch: EventBatch, indices: [Int32]?, nowMilliseconds: Int64,
                outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
         let total = indices?.count ?? batch.events.count
-        let shardMask = configuration.shardCount - 1
+        let catalog = self.catalog
         batch.events.withUnsafeBufferPointer { events in
             batch.correlationIDs.withUnsafeBufferPointer { correlations in
                 let shards = shardRefs
                 // At step k the index entry of event k is prefetched, the cell of event k - cellLag
                 // (whose index entry should have arrived by now), and event k - applyLag is applied
                 // (its cell should have arrived): each miss has several steps' time to complete.
+                // Each event's hash and shard are computed once, at its first step, and kept in rings.
                 let applyLag = CoreLedger.prefetchIndexDistance
                 let cellLag = applyLag - CoreLedger.prefetchCellDistance
                 let ringMask = CoreLedger.prefetchRing - 1
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: CoreLedger.prefetchRing) { hashes in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * CoreLedger.prefetchRing) { ring in
+                    let hashes = ring.baseAddress!
+                    let shardOf = hashes + CoreLedger.prefetchRing
                     for k in 0..<(total + applyLag) {
                         if k < total {
                             let event = events[indices.map { Int($0[k]) } ?? k]
                             let hash = CellStore.hash(event.sku, event.location)
+                            let shard = catalog.shardIndex(of: event.sku)
                             hashes[k & ringMask] = hash
-                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                            shardOf[k & ringMask] = shard
+                            shards[shard].unsafelyUnwrapped._withUnsafeGuaranteedRef {
                                 $0.cells.prefetchIndex(hash: hash)
                             }
                         }
                         let c = k - cellLag
                         if c >= 0 && c < total {
-                            let event = events[indices.map { Int($0[c]) } ?? c]
-                            shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                            shards[shardOf[c & ringMask]].unsafelyUnwrapped._withUnsafeGuaranteedRef {
                                 $0.cells.prefetchCandidateCell(hash: hashes[c & ringMask])
                             }
                         }
@@ -168,7 +172,7 @@ final class CoreLedger {
                         if a >= 0 {
                             let index = indices.map { Int($0[a]) } ?? a
                             let event = events[index]
-                            outcomes[index] = shards[Int(event.sku.rawValue) & shardMask].unsafelyUnwrapped
+                            outcomes[index] = shards[shardOf[a & ringMask]].unsafelyUnwrapped
                                 ._withUnsafeGuaranteedRef {
                                     $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
                                              nowMilliseconds: nowMilliseconds)
@@ -195,33 +199,34 @@ final class CoreLedger {
     /// event path's prefetch pipeline in groups, so a group's cache misses overlap.
     func answer(_ queries: [AvailabilityQuery], indices: [Int32], part: Int32,
                 answers: UnsafeMutablePointer<QueryAnswer>, cells: inout [CellAvailability]) {
-        let shardMask = configuration.shardCount - 1
         let group = CoreLedger.prefetchGroup
         queries.withUnsafeBufferPointer { queries in
             indices.withUnsafeBufferPointer { indices in
-                var start = 0
-                while start < indices.count {
-                    let end = min(start + group, indices.count)
-                    for j in start..<end {
-                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
-                        withShard(Int(sku.rawValue) & shardMask) {
-                            $0.cells.prefetchIndex(hash: CellStore.hash(sku, location))
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: group) { shardOf in
+                    var start = 0
+                    while start < indices.count {
+                        let end = min(start + group, indices.count)
+                        for j in start..<end {
+                            let query = queries[Int(indices[j])]
+                            let shard = catalog.shardIndex(of: query.sku)
+                            shardOf[j - start] = shard
+                            guard case .cell(let sku, let location) = query else { continue }
+                            withShard(shard) { $0.cells.prefetchIndex(hash: CellStore.hash(sku, location)) }
                         }
-                    }
-                    for j in start..<end {
-                        guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
-                        withShard(Int(sku.rawValue) & shardMask) {
-                            $0.cells.prefetchCandidateCell(hash: CellStore.hash(sku, location))
+                        for j in start..<end {
+                            guard case .cell(let sku, let location) = queries[Int(indices[j])] else { continue }
+                            withShard(shardOf[j - start]) {
+                                $0.cells.prefetchCandidateCell(hash: CellStore.hash(sku, location))
+                            }
                         }
-                    }
-                    for j in start..<end {
-                        let i = Int(indices[j])
-                        let query = queries[i]
-                        answers[i] = withShard(Int(query.sku.rawValue) & shardMask) {
-                            $0.answer(query, channels: channels, part: part, cellsOut: &cells)
+                        for j in start..<end {
+                            let i = Int(indices[j])
+                            answers[i] = withShard(shardOf[j - start]) {
+                                $0.answer(queries[i], channels: channels, part: part, cellsOut: &cells)
+                            }
                         }
+                        start = end
                     }
-                    start = end
                 }
             }
         }

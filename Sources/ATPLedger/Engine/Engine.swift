@@ -50,7 +50,7 @@ final class EngineCore: @unchecked Sendable {
     }
 
     @inline(__always) func workerIndex(ofShard shard: Int) -> Int { shard % configuration.workerCount }
-    @inline(__always) func shardIndex(of sku: SKUID) -> Int { Int(sku.rawValue) & (configuration.shardCount - 1) }
+    @inline(__always) func shardIndex(of sku: SKUID) -> Int { catalog.shardIndex(of: sku) }
 }
 
 /// The in-memory sharded ATP ledger: applies stock events, answers availability queries, and
@@ -67,13 +67,19 @@ public final class Engine: Sendable {
     /// instead: thread-per-core, where a server's event loops own the shards and execute requests
     /// for them where they are read (`answerInline`). Throws when the configuration is invalid.
     /// With `expiriesSuspended` no reservation expires until `resumeExpiries()` (recovery replays first).
-    public init(configuration: LedgerConfiguration = LedgerConfiguration(), catalog: Catalog = Catalog(),
+    /// `catalog` (default: a new one) must place SKUs as `configuration.placement` says.
+    public init(configuration: LedgerConfiguration = LedgerConfiguration(), catalog: Catalog? = nil,
                 clock: EngineClock = .system(), expiriesSuspended: Bool = false,
                 hosts: [any CoreHost]? = nil) throws(ConfigurationError) {
         try configuration.validate()
         if let hosts, hosts.count != configuration.workerCount {
             throw ConfigurationError(key: "workerCount", value: "\(configuration.workerCount)",
                                      reason: "must equal the number of core hosts (\(hosts.count))")
+        }
+        let catalog = catalog ?? Catalog(placement: configuration.placement)
+        guard catalog.placement == configuration.placement else {
+            throw ConfigurationError(key: "skuPlacement", value: "\(configuration.placement)",
+                                     reason: "the catalog places SKUs \(catalog.placement)")
         }
         core = EngineCore(configuration: configuration, catalog: catalog, clock: clock,
                           expiriesSuspended: expiriesSuspended)

@@ -19,11 +19,13 @@ extension Engine {
                                            count: configuration.shardCount)
         for part in parts { for (index, cells) in part.shards { shardCells[index] = cells } }
         let newest = parts.max { $0.channelChangeSequence < $1.channelChangeSequence }!
+        let skuNames = catalog.image(.sku)
         return LedgerImage(
             workerGenerations: parts.map(\.generation), channelChangeSequence: newest.channelChangeSequence,
-            shardCount: configuration.shardCount, dedupWindowSequences: configuration.dedupWindowSequences,
+            shardCount: configuration.shardCount, skuPlacements: catalog.placementMap(of: skuNames),
+            dedupWindowSequences: configuration.dedupWindowSequences,
             workerMarks: parts.map(\.mark), cutWallClockMilliseconds: cutWallClock, clockMilliseconds: cutClock,
-            skuNames: catalog.image(.sku), locationNames: catalog.image(.location),
+            skuNames: skuNames, locationNames: catalog.image(.location),
             channelNames: catalog.image(.channel), sourceNames: catalog.image(.source),
             channels: newest.channels, reservations: parts.flatMap(\.reservations), holds: parts.flatMap(\.holds),
             dedupWindows: parts.flatMap(\.dedupWindows), shardCells: shardCells)
@@ -46,6 +48,9 @@ extension Engine {
                             hosts: [any CoreHost]? = nil) throws(LedgerImageError) {
         guard image.shardCount == configuration.shardCount else {
             throw .shardCountMismatch(image: image.shardCount, configuration: configuration.shardCount)
+        }
+        guard image.skuPlacement == configuration.skuPlacement else {
+            throw .skuPlacementMismatch(image: image.skuPlacement, configuration: configuration.skuPlacement)
         }
         guard image.dedupWindowSequences == configuration.dedupWindowSequences else {
             throw .dedupWindowMismatch(image: image.dedupWindowSequences, configuration: configuration.dedupWindowSequences)
@@ -73,6 +78,16 @@ extension Engine {
 }
 
 extension Catalog {
+    /// The placement numbers of the SKUs `names` (this catalog's, `image(.sku)`), in id order:
+    /// recomputed from the names, which gives the numbers the table assigned.
+    func placementMap(of names: NameListImage) -> SKUPlacementMap {
+        guard let map = SKUPlacementMap(scheme: placement.scheme, shardCount: placement.shardCount, names: names) else {
+            preconditionFailure("the catalog placed more SKUs than a shard numbers")
+        }
+        assert((0..<UInt32(names.count)).allSatisfy { map.placement(of: $0) == placementNumber(of: SKUID($0)) })
+        return map
+    }
+
     /// The names of `kind` as a packed list, in id order.
     func image(_ kind: NameKind) -> NameListImage {
         var list = NameListImage()
@@ -80,9 +95,10 @@ extension Catalog {
         return list
     }
 
-    /// A catalog holding `image`'s names with the same ids. Throws when a name is invalid or repeated.
+    /// A catalog holding `image`'s names with the same ids and placements. Throws when a name is
+    /// invalid or repeated.
     convenience init(restoring image: LedgerImage) throws(LedgerImageError) {
-        self.init()
+        self.init(placement: SKUPlacement(scheme: image.skuPlacement, shardCount: image.shardCount))
         for kind in [NameKind.sku, .location, .channel, .source] {
             let names = image.names(kind)
             for id in 0..<names.count {

@@ -19,6 +19,10 @@ public struct LedgerImage: Sendable {
     public let version: Int
     /// Shards of the engine the image was taken from (restoring requires the same number).
     public let shardCount: Int
+    /// How that engine placed SKUs on shards (restoring requires the same scheme).
+    public let skuPlacement: SKUPlacementScheme
+    /// Every SKU's placement number (from `skuNames`, `skuPlacement` and `shardCount`).
+    let skuPlacements: SKUPlacementMap
     /// `dedupWindowSequences` of that engine (restoring requires the same value).
     public let dedupWindowSequences: Int
     /// The value `mark(worker)` returned for each worker, by worker index (journal positions).
@@ -51,17 +55,22 @@ public struct LedgerImage: Sendable {
     let shardCells: [ShardCellsImage]
 
     init(version: Int = LedgerImage.currentVersion, workerGenerations: [WorkerGenerationImage], channelChangeSequence: UInt64,
-         shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
+         shardCount: Int, skuPlacements: SKUPlacementMap, dedupWindowSequences: Int, workerMarks: [UInt64],
+         cutWallClockMilliseconds: Int64,
          clockMilliseconds: Int64, skuNames: NameListImage, locationNames: NameListImage,
          channelNames: NameListImage, sourceNames: NameListImage, channels: [ChannelDefinition],
          reservations: [ReservationImage], holds: [HoldImage], dedupWindows: [DedupWindowImage],
          shardCells: [ShardCellsImage]) {
         precondition(shardCells.count == shardCount)
+        precondition(skuPlacements.shardBits == shardCount.trailingZeroBitCount)
+        precondition(skuPlacements.scheme == .skuID || skuPlacements.placements.count == skuNames.count)
         precondition(version == 1 || version == 2, "image version \(version)")
         self.version = version
         self.workerGenerations = workerGenerations
         self.channelChangeSequence = channelChangeSequence
         self.shardCount = shardCount
+        skuPlacement = skuPlacements.scheme
+        self.skuPlacements = skuPlacements
         self.dedupWindowSequences = dedupWindowSequences
         self.workerMarks = workerMarks
         self.cutWallClockMilliseconds = cutWallClockMilliseconds
@@ -91,26 +100,32 @@ public struct LedgerImage: Sendable {
     /// Number of cells.
     public var cellCount: Int { shardCells.reduce(0) { $0 + $1.cells.count } }
 
-    /// Calls `body` with every cell in ascending (SKU id, location id) order. Cost: O(cells), one
-    /// random read per cell (it follows each SKU's chain in its shard).
+    /// The shard that held `sku`'s cells (a SKU of `skuNames`; any other id, as under placement by id).
+    public func shardIndex(of sku: SKUID) -> Int { Int(skuPlacements.placement(of: sku.rawValue)) & (shardCount - 1) }
+
+    /// Calls `body` with every cell in ascending (SKU id, location id) order. Cost: O(SKUs + cells),
+    /// one random read per cell (it follows each SKU's chain in its shard).
     public func forEachCell(_ body: (StockCell) throws -> Void) rethrows {
-        let localsMax = shardCells.map(\.firstSlotOfSKU.count).max() ?? 0
-        for local in 0..<localsMax {
-            for shard in shardCells where local < shard.firstSlotOfSKU.count {
-                // SKU id = local << shardBits | shard index: shards in index order keep SKU order.
-                var slot = shard.firstSlotOfSKU[local]
-                while slot != StockCell.noSlot {
-                    let cell = shard.cells[Int(slot)]
-                    try body(cell)
-                    slot = cell.nextSlotOfSKU
-                }
+        let shardMask = UInt32(shardCount - 1)
+        let shardBits = UInt32(shardCount.trailingZeroBitCount)
+        for id in 0..<UInt32(skuNames.count) {
+            let placement = skuPlacements.placement(of: id)
+            let shard = shardCells[Int(placement & shardMask)]
+            let local = Int(placement >> shardBits)
+            guard local < shard.firstSlotOfSKU.count else { continue }
+            var slot = shard.firstSlotOfSKU[local]
+            while slot != StockCell.noSlot {
+                let cell = shard.cells[Int(slot)]
+                try body(cell)
+                slot = cell.nextSlotOfSKU
             }
         }
     }
 }
 
 /// One shard's cells as copied from its buffer: `cells` in slot order, each SKU's cells chained
-/// through `nextSlotOfSKU` in ascending location order from `firstSlotOfSKU[sku id >> shardBits]`.
+/// through `nextSlotOfSKU` in ascending location order from `firstSlotOfSKU[local]`, the SKU's local
+/// number on its shard (`SKUPlacementMap`).
 struct ShardCellsImage: Sendable {
     var cells: [StockCell]
     var firstSlotOfSKU: [UInt32]

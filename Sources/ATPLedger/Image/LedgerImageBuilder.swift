@@ -10,6 +10,8 @@ public struct LedgerImageBuilder {
     private let channelChangeSequence: UInt64
     private let shardCount: Int
     private let shardBits: Int
+    /// The SKUs' placement numbers, assigned as their names arrive.
+    private var skuPlacements: SKUPlacementMap
     private let dedupWindowSequences: Int
     private let workerMarks: [UInt64]
     private let cutWallClockMilliseconds: Int64
@@ -28,10 +30,11 @@ public struct LedgerImageBuilder {
     /// dedup windows of `dedupWindowSequences` (a power of two, 64…2^24). `version` is the layout
     /// of its reservations and holds (`LedgerImage.currentVersion`, or 1 for a version-1 snapshot);
     /// `workerGenerations` the workers' journal generations (one per mark; empty in version 1);
-    /// `channelChangeSequence` the number of the newest channel change in the image's channels.
+    /// `channelChangeSequence` the number of the newest channel change in the image's channels;
+    /// `skuPlacement` how the engine placed SKUs (`.skuID` for snapshots that do not say).
     public init(version: Int = LedgerImage.currentVersion, workerGenerations: [WorkerGenerationImage] = [],
                 channelChangeSequence: UInt64 = 0,
-                shardCount: Int, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
+                shardCount: Int, skuPlacement: SKUPlacementScheme = .skuID, dedupWindowSequences: Int, workerMarks: [UInt64], cutWallClockMilliseconds: Int64,
                 clockMilliseconds: Int64) throws(LedgerImageError) {
         guard shardCount >= 1, shardCount <= 4096, shardCount.nonzeroBitCount == 1 else {
             throw .invalidGeometry("shard count \(shardCount) is not a power of two from 1 to 4096")
@@ -50,6 +53,7 @@ public struct LedgerImageBuilder {
         self.channelChangeSequence = channelChangeSequence
         self.shardCount = shardCount
         shardBits = shardCount.trailingZeroBitCount
+        skuPlacements = SKUPlacementMap(scheme: skuPlacement, shardCount: shardCount)
         self.dedupWindowSequences = dedupWindowSequences
         self.workerMarks = workerMarks
         self.cutWallClockMilliseconds = cutWallClockMilliseconds
@@ -69,10 +73,14 @@ public struct LedgerImageBuilder {
         } catch {
             throw .invalidName(kind: kind, id: Int(id), error.description)
         }
+        if kind == .sku && skuPlacements.append(id: id, nameHash: hashBytes(bytes)) == nil {
+            throw .invalidName(kind: kind, id: Int(id), "its shard has no SKU number left")
+        }
         names[table].append(bytes)
     }
 
-    /// Appends a cell; cells must arrive in strictly ascending (SKU id, location id) order. Its
+    /// Appends a cell; cells must arrive in strictly ascending (SKU id, location id) order, after
+    /// the SKU names (the name decides the cell's shard under `.nameHash`). Its
     /// floored and reservation buckets must be >= 0 (reserved and committed are recomputed from the
     /// holds on restore).
     public mutating func appendCell(_ cell: StockCell) throws(LedgerImageError) {
@@ -83,9 +91,13 @@ public struct LedgerImageBuilder {
         guard cell.damaged >= 0, cell.quarantine >= 0, cell.inbound >= 0, cell.returnPending >= 0, cell.safetyStock >= 0,
               cell.committed >= 0, cell.reserved >= 0
         else { throw .invalidCell(sku: cell.sku.rawValue, location: cell.location.rawValue, "a bucket that cannot be negative is") }
+        guard skuPlacements.scheme == .skuID || Int(cell.sku.rawValue) < names[0].count else {
+            throw .unknownName(kind: .sku, id: cell.sku.rawValue, usedBy: "a cell")
+        }
         lastKey = key
-        let shard = Int(cell.sku.rawValue) & (shardCount - 1)
-        let local = Int(cell.sku.rawValue >> UInt32(shardBits))
+        let placement = skuPlacements.placement(of: cell.sku.rawValue)
+        let shard = Int(placement) & (shardCount - 1)
+        let local = Int(placement >> UInt32(shardBits))
         var copy = cell
         copy.nextSlotOfSKU = StockCell.noSlot
         let slot = UInt32(shardCells[shard].cells.count)
@@ -121,7 +133,8 @@ public struct LedgerImageBuilder {
         try checkDedupWindows()
         return LedgerImage(
             version: version, workerGenerations: workerGenerations, channelChangeSequence: channelChangeSequence,
-            shardCount: shardCount, dedupWindowSequences: dedupWindowSequences, workerMarks: workerMarks,
+            shardCount: shardCount, skuPlacements: skuPlacements, dedupWindowSequences: dedupWindowSequences,
+            workerMarks: workerMarks,
             cutWallClockMilliseconds: cutWallClockMilliseconds, clockMilliseconds: clockMilliseconds,
             skuNames: names[0], locationNames: names[1], channelNames: names[2], sourceNames: names[3],
             channels: channels.sorted { $0.id < $1.id }, reservations: reservations, holds: holds,
@@ -163,6 +176,10 @@ public struct LedgerImageBuilder {
             if reservation.lineGrants.count != reservation.request.lines.count {
                 throw .invalidReservation(id, "\(reservation.lineGrants.count) grants for \(reservation.request.lines.count) lines")
             }
+            // A refused reservation may name a SKU no one knew (`SKUID.unknown`).
+            for line in reservation.request.lines where Int(line.sku.rawValue) >= names[0].count && line.sku != .unknown {
+                throw .unknownName(kind: .sku, id: line.sku.rawValue, usedBy: "reservation \(id)")
+            }
             for grant in reservation.lineGrants where grant.granted < 0 || grant.granted > grant.requested {
                 throw .invalidReservation(id, "a line granted \(grant.granted) of \(grant.requested)")
             }
@@ -179,7 +196,10 @@ public struct LedgerImageBuilder {
             if hold.lines.isEmpty { throw .invalidHold(hold.id, shard: hold.shard, "no lines") }
             for line in hold.lines {
                 if line.units <= 0 { throw .invalidHold(hold.id, shard: hold.shard, "a line holds \(line.units) units") }
-                if Int(line.sku.rawValue) & (shardCount - 1) != hold.shard {
+                if Int(line.sku.rawValue) >= names[0].count {
+                    throw .unknownName(kind: .sku, id: line.sku.rawValue, usedBy: "a hold of \(hold.id)")
+                }
+                if Int(skuPlacements.placement(of: line.sku.rawValue)) & (shardCount - 1) != hold.shard {
                     throw .invalidHold(hold.id, shard: hold.shard, "\(line.sku) belongs to another shard")
                 }
                 if !hasCell(shard: hold.shard, sku: line.sku, location: line.location) {

@@ -3,6 +3,8 @@
 public enum LedgerImageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The image's shard count differs from the configuration's (SKUs would map to other shards).
     case shardCountMismatch(image: Int, configuration: Int)
+    /// The image's SKU placement differs from the configuration's (SKUs would map to other shards).
+    case skuPlacementMismatch(image: SKUPlacementScheme, configuration: SKUPlacementScheme)
     /// The image's dedup window size differs from the configuration's.
     case dedupWindowMismatch(image: Int, configuration: Int)
     /// The configuration itself is invalid.
@@ -32,6 +34,8 @@ public enum LedgerImageError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .shardCountMismatch(let image, let configuration):
             "the image has \(image) shards but the configuration \(configuration): restore with shardCount = \(image)"
+        case .skuPlacementMismatch(let image, let configuration):
+            "the image places SKUs by \(image) but the configuration by \(configuration): restore with skuPlacement = \(image)"
         case .dedupWindowMismatch(let image, let configuration):
             "the image's dedup windows span \(image) sequences but the configuration \(configuration): "
                 + "restore with dedupWindowSequences = \(image)"

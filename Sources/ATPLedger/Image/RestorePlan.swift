@@ -93,7 +93,7 @@ struct RestorePlan {
             let home = Int(truncatingIfNeeded: reservation.id.stableHash) & (shardCount - 1)
             let homeWorker = home % workerCount
             let workers = Set(reservation.request.lines.map {
-                (Int($0.sku.rawValue) & (shardCount - 1)) % workerCount
+                (Int(image.skuPlacements.placement(of: $0.sku.rawValue)) & (shardCount - 1)) % workerCount
             }).subtracting([homeWorker])
             reservation.parts = reservation.state == .held || reservation.state == .committed
                 ? workers.sorted().map { ReservationPartImage(worker: $0, generation: 0, prepareLSN: 0) } : []

@@ -1,7 +1,10 @@
 /// Every limit and size of the ledger core, with its unit in its name and a documented default.
 public struct LedgerConfiguration: Sendable, Equatable {
-    /// Number of shards; a power of two. SKUs map to shards by id. Default 64.
+    /// Number of shards; a power of two. Default 64.
     public var shardCount: Int = 64
+    /// How SKUs map to shards: by a hash of the name (default, `.nameHash`), or by id (`.skuID`, the
+    /// scheme of data directories written before name placement; recovery keeps a directory's own).
+    public var skuPlacement: SKUPlacementScheme = .nameHash
     /// Worker threads; each owns shards `i, i + workerCount, ...`. Default: the machine's cores, at most
     /// `shardCount`.
     public var workerCount: Int = max(1, min(64, systemCoreCount()))
@@ -33,6 +36,9 @@ public struct LedgerConfiguration: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
+
+    /// The placement of SKUs this configuration describes.
+    public var placement: SKUPlacement { SKUPlacement(scheme: skuPlacement, shardCount: shardCount) }
 
     /// Throws when a value is out of range, naming the key, the value and why.
     public func validate() throws(ConfigurationError) {

@@ -8,9 +8,15 @@ public final class Catalog: Sendable {
     let channels: NameTable
     let sources: NameTable
 
-    /// Empty tables. `idsMax` caps every table (tests use a small cap to reach `tableFull`).
-    public init(idsMax: Int = Int(UInt32.max) - 1) {
-        skus = NameTable(kind: .sku, initialCapacity: 1 << 16, idsMax: idsMax)
+    /// Where SKUs live: every SKU's placement number is fixed when its name is interned.
+    public let placement: SKUPlacement
+
+    /// Empty tables. `idsMax` caps every table (tests use a small cap to reach `tableFull`);
+    /// `placement` must be the engine's (`LedgerConfiguration.placement`).
+    public init(idsMax: Int = Int(UInt32.max) - 1,
+                placement: SKUPlacement = LedgerConfiguration().placement) {
+        self.placement = placement
+        skus = NameTable(kind: .sku, initialCapacity: 1 << 16, idsMax: idsMax, placement: placement)
         locations = NameTable(kind: .location, idsMax: idsMax)
         channels = NameTable(kind: .channel, idsMax: idsMax)
         sources = NameTable(kind: .source, idsMax: idsMax)
@@ -80,6 +86,14 @@ public final class Catalog: Sendable {
     /// Calls `body` with the bytes of a name (no allocation; used by encoders).
     public func withName<R>(_ kind: NameKind, id: UInt32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try table(kind).withName(id, body)
+    }
+
+    /// The placement number of a SKU (`local << shardBits | shard`; the id under `.skuID`). Lock-free.
+    @inline(__always) public func placementNumber(of sku: SKUID) -> UInt32 { skus.placementNumber(sku.rawValue) }
+
+    /// The shard of a SKU. Lock-free.
+    @inline(__always) public func shardIndex(of sku: SKUID) -> Int {
+        Int(skus.placementNumber(sku.rawValue)) & (placement.shardCount - 1)
     }
 
     /// How many names of `kind` exist.

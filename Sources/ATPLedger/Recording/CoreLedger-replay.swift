@@ -83,6 +83,16 @@ extension CoreLedger {
         legacy = nil
     }
 
+    /// The shard of a SKU a replayed record names. Under `.nameHash` its name must be known by now:
+    /// a stream defines every name it uses before the record (from the restored snapshot's name
+    /// counts on), so an unknown id is damage, refused here rather than placed on a wrong shard.
+    func replayedShardIndex(of sku: SKUID) throws(RecordDecodingError) -> Int {
+        if catalog.placement.scheme == .nameHash, sku != .unknown, Int(sku.rawValue) >= catalog.count(.sku) {
+            throw RecordDecodingError("SKU id \(sku.rawValue) is used before its name is defined")
+        }
+        return shardIndex(of: sku)
+    }
+
     /// Reads a shard index this core owns.
     func ownedShard(_ reader: inout RecordReader) throws(RecordDecodingError) -> Int {
         let shard = try reader.readShard(shardCount: configuration.shardCount)
@@ -131,8 +141,9 @@ extension CoreLedger {
             // In memory an enum holds its case index (not its raw value): 0..<caseCount is valid.
             guard Int(raw[kindOffset]) < StockEventKind.allCases.count else { throw RecordDecodingError("event kind") }
             let event = raw.loadUnaligned(as: StockEvent.self)
-            guard owns(shard: shardIndex(of: event.sku)) else {
-                throw RecordDecodingError("an event of shard \(shardIndex(of: event.sku)), which is not core \(index)'s")
+            let shard = try replayedShardIndex(of: event.sku)
+            guard owns(shard: shard) else {
+                throw RecordDecodingError("an event of shard \(shard), which is not core \(index)'s")
             }
             batch.events.append(event)
         }
@@ -164,6 +175,7 @@ extension CoreLedger {
             parts.append(PartReference(core: core, origin: try reader.readOrigin()))
         }
         try reader.expectEnd()
+        for line in request.lines { _ = try replayedShardIndex(of: line.sku) }
         guard shard(homeShard).records[request.id] == nil, pendingReserves[request.id] == nil else {
             throw RecordDecodingError("a decision for \(request.id), which is already decided")
         }
@@ -199,7 +211,7 @@ extension CoreLedger {
         var plans: [LinePlan] = []
         for _ in 0..<count {
             let sku = SKUID(try reader.read(UInt32.self))
-            let shardIndex = self.shardIndex(of: sku)
+            let shardIndex = try replayedShardIndex(of: sku)
             guard owns(shard: shardIndex) else { throw RecordDecodingError("a prepare on shard \(shardIndex)") }
             guard shard(shardIndex).holds[id] == nil else { throw RecordDecodingError("\(id) already holds on shard \(shardIndex)") }
             var plan = LinePlan(index: plans.count, shard: shardIndex, grant: LineGrant(requested: 0), holdLines: [])

@@ -103,14 +103,14 @@ final class Shard {
         finishedOutcomes.insert(entry, at: low)
     }
 
-    init(index: Int, configuration: LedgerConfiguration, expiries: ExpiryQueue, expiryPosition: Int) {
+    init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, expiries: ExpiryQueue, expiryPosition: Int) {
         self.index = index
         self.configuration = configuration
         self.expiries = expiries
         self.expiryPosition = expiryPosition
         cells = CellStore(
             initialCapacity: configuration.initialCellsPerShard,
-            shardBits: configuration.shardCount.trailingZeroBitCount)
+            shardBits: configuration.shardCount.trailingZeroBitCount, catalog: catalog)
         appliedByKind.initialize(repeating: 0, count: 16)
     }
 

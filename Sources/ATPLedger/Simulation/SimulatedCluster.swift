@@ -21,7 +21,7 @@ package final class SimulatedCluster {
     /// Snapshots that were completely written, oldest first (kept across crashes).
     package private(set) var snapshots: [LedgerImage] = []
     /// The name tables (rebuilt by recovery, with the same ids).
-    package private(set) var catalog = Catalog()
+    package private(set) var catalog: Catalog
     /// What the last recovery repaired.
     package private(set) var lastRecovery = ResolutionReport()
     /// The repairs the last recovery made, per core, when tracing (`trace` set).
@@ -76,6 +76,7 @@ package final class SimulatedCluster {
         self.configuration = configuration
         self.durability = durability
         nowMilliseconds = startMilliseconds
+        catalog = Catalog(placement: configuration.placement)
         rejectionLog = RejectionLog(capacity: configuration.rejectionLogCapacity)
         let waits = self.waits
         journals = (0..<configuration.workerCount).map { _ in SimulatedJournal(durability: durability, waits: waits) }
@@ -286,12 +287,13 @@ package final class SimulatedCluster {
                                            count: configuration.shardCount)
         for part in parts { for (index, cells) in part.shards { shardCells[index] = cells } }
         let newest = parts.max { $0.channelChangeSequence < $1.channelChangeSequence }!
+        let skuNames = catalog.image(.sku)
         return LedgerImage(
             workerGenerations: parts.map(\.generation), channelChangeSequence: newest.channelChangeSequence,
-            shardCount: configuration.shardCount,
+            shardCount: configuration.shardCount, skuPlacements: catalog.placementMap(of: skuNames),
             dedupWindowSequences: configuration.dedupWindowSequences, workerMarks: parts.map(\.mark),
             cutWallClockMilliseconds: nowMilliseconds, clockMilliseconds: nowMilliseconds,
-            skuNames: catalog.image(.sku), locationNames: catalog.image(.location),
+            skuNames: skuNames, locationNames: catalog.image(.location),
             channelNames: catalog.image(.channel), sourceNames: catalog.image(.source),
             channels: newest.channels, reservations: parts.flatMap(\.reservations), holds: parts.flatMap(\.holds),
             dedupWindows: parts.flatMap(\.dedupWindows), shardCells: shardCells)
@@ -422,7 +424,7 @@ package final class SimulatedCluster {
         for part in parts { for (index, cells) in part.shards { shardCells[index] = cells } }
         return LedgerImage(
             workerGenerations: parts.map(\.generation), channelChangeSequence: resolution.channelSequence,
-            shardCount: configuration.shardCount,
+            shardCount: configuration.shardCount, skuPlacements: restored.catalog.placementMap(of: restored.catalog.image(.sku)),
             dedupWindowSequences: configuration.dedupWindowSequences, workerMarks: parts.map(\.mark),
             cutWallClockMilliseconds: nowMilliseconds, clockMilliseconds: nowMilliseconds,
             skuNames: restored.catalog.image(.sku), locationNames: restored.catalog.image(.location),
@@ -431,19 +433,55 @@ package final class SimulatedCluster {
             holds: parts.flatMap(\.holds), dedupWindows: parts.flatMap(\.dedupWindows), shardCells: shardCells)
     }
 
+    /// Interns, in id order, every name the journals' `names` records define, before a replay of
+    /// the journals alone. A stream is self-contained from the snapshot its generation started from
+    /// (docs/DURABILITY.md, "Names"); replayed from its first record instead, a later generation may
+    /// use a name that only another stream's earlier generation defined. The check "recovery from
+    /// the journals alone equals recovery from the snapshot" needs those names first: under
+    /// `.nameHash` placement a SKU's shard comes from its name. Production never replays the
+    /// journals alone past a snapshot (segments a snapshot covers are deleted).
+    private func defineNamesOfEveryJournal(in catalog: Catalog) {
+        var names: [NameKind: [Int: [UInt8]]] = [:]
+        for journal in journals {
+            for record in journal.records(after: 0) where record.kind == WorkerInputKind.names.rawValue {
+                record.payload.withUnsafeBytes { bytes in
+                    var reader = RecordReader(bytes)
+                    guard let kind = try? NameKind(rawValue: reader.read(UInt8.self)), kind != .reservation,
+                          let first = try? Int(reader.read(UInt32.self)), let count = try? Int(reader.read(UInt32.self))
+                    else { return }
+                    for id in first..<(first + count) {
+                        guard let length = try? Int(reader.read(UInt16.self)), let name = try? reader.readBytes(length)
+                        else { return }
+                        names[kind, default: [:]][id] = Array(name)
+                    }
+                }
+            }
+        }
+        for (kind, byID) in names {
+            var id = catalog.count(kind)
+            while let name = byID[id] {
+                guard let interned = name.withUnsafeBytes({ try? catalog.intern($0, kind: kind) }), Int(interned) == id
+                else { return }
+                id += 1
+            }
+        }
+    }
+
     private func restore(_ image: LedgerImage?, replayingJournals: Bool) throws(RecoveryRefusal)
         -> (cores: [SimulatedCore], catalog: Catalog, rejectionLog: RejectionLog)
     {
         let catalog: Catalog
         let plan: RestorePlan?
         do {
-            catalog = try image.map { image throws(LedgerImageError) in try Catalog(restoring: image) } ?? Catalog()
+            catalog = try image.map { image throws(LedgerImageError) in try Catalog(restoring: image) }
+                ?? Catalog(placement: configuration.placement)
             plan = try image.map { image throws(LedgerImageError) in
                 try RestorePlan(image: image, workerCount: configuration.workerCount)
             }
         } catch {
             throw RecoveryRefusal(description: "the snapshot does not restore: \(error)")
         }
+        if image == nil && replayingJournals { defineNamesOfEveryJournal(in: catalog) }
         let rejectionLog = RejectionLog(capacity: configuration.rejectionLogCapacity)
         let cores = (0..<coreCount).map { index in
             SimulatedCore(index: index, cluster: self, configuration: configuration, catalog: catalog,
@@ -492,7 +530,7 @@ package final class SimulatedCluster {
     // MARK: - Routing
 
     package func coreIndex(ofShard shard: Int) -> Int { shard % coreCount }
-    package func shardIndex(of sku: SKUID) -> Int { Int(sku.rawValue) & (configuration.shardCount - 1) }
+    package func shardIndex(of sku: SKUID) -> Int { catalog.shardIndex(of: sku) }
     package func homeShardIndex(of id: ReservationID) -> Int {
         Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
     }

@@ -18,13 +18,19 @@ final class CellStore {
     private(set) var count = 0
     private var index: UnsafeMutablePointer<UInt32>
     private var indexMask: Int
-    /// First slot of each SKU of this shard, by the SKU's shard-local number (id >> shardBits).
+    /// First slot of each SKU of this shard, by the SKU's shard-local number (its placement number
+    /// >> shardBits, `SKUPlacementMap`).
     private(set) var firstSlotOfSKU: [UInt32] = []
     private let shardBits: Int
+    /// Where the SKUs' placement numbers come from.
+    private let catalog: Catalog
 
-    init(initialCapacity: Int, shardBits: Int) {
+    /// An empty store of a shard of an engine with 2^`shardBits` shards whose SKUs `catalog` places.
+    init(initialCapacity: Int, shardBits: Int, catalog: Catalog) {
         precondition(initialCapacity > 0)
+        precondition(catalog.placement.shardCount == 1 << shardBits, "the catalog places SKUs over other shards")
         self.shardBits = shardBits
+        self.catalog = catalog
         capacity = initialCapacity.nextPowerOfTwo
         cells = .allocate(capacity: capacity)
         let indexCapacity = capacity * 2
@@ -83,9 +89,14 @@ final class CellStore {
         return cells + Int(slot)
     }
 
+    /// The SKU's number among this shard's SKUs (the head of its chain).
+    @inline(__always) private func localNumber(of sku: SKUID) -> Int {
+        Int(catalog.placementNumber(of: sku) >> UInt32(shardBits))
+    }
+
     /// Calls `body` with each cell of `sku` in ascending location order.
     func forEachSlot(ofSKU sku: SKUID, _ body: (UInt32) -> Void) {
-        let local = Int(sku.rawValue >> UInt32(shardBits))
+        let local = localNumber(of: sku)
         guard local < firstSlotOfSKU.count else { return }
         var slot = firstSlotOfSKU[local]
         while slot != StockCell.noSlot {
@@ -96,7 +107,7 @@ final class CellStore {
 
     /// Whether the shard holds any cell of `sku`.
     func hasSKU(_ sku: SKUID) -> Bool {
-        let local = Int(sku.rawValue >> UInt32(shardBits))
+        let local = localNumber(of: sku)
         return local < firstSlotOfSKU.count && firstSlotOfSKU[local] != StockCell.noSlot
     }
 
@@ -135,7 +146,7 @@ final class CellStore {
 
     /// Links a new cell into its SKU's chain, keeping ascending location order.
     private func link(slot: UInt32, sku: SKUID, location: LocationID) {
-        let local = Int(sku.rawValue >> UInt32(shardBits))
+        let local = localNumber(of: sku)
         if local >= firstSlotOfSKU.count {
             let newCount = max(local + 1, firstSlotOfSKU.count * 2)
             firstSlotOfSKU.append(contentsOf: repeatElement(StockCell.noSlot, count: newCount - firstSlotOfSKU.count))
@@ -213,7 +224,7 @@ final class CellStore {
             var lastLocation: LocationID? = nil
             while slot != StockCell.noSlot {
                 let cell = cells[Int(slot)]
-                precondition(Int(cell.sku.rawValue >> UInt32(shardBits)) == local, "cell in the wrong SKU chain")
+                precondition(localNumber(of: cell.sku) == local, "cell in the wrong SKU chain")
                 if let lastLocation { precondition(lastLocation < cell.location, "SKU chain out of order") }
                 lastLocation = cell.location
                 chained += 1

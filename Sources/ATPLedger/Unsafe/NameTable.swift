@@ -21,6 +21,8 @@ import Synchronization
 ///   with a release store; old indexes are retired, not freed, until `deinit`, because a reader may
 ///   still be probing one. A reader of an old index misses only names inserted after it was retired,
 ///   and a miss always falls back to the locked insert path, which re-checks.
+/// - A SKU table under `.nameHash` placement keeps each id's placement number in pages like the
+///   directory's, written before the id is published (the same release/acquire argument).
 /// - Every mutation happens while holding `insertLock`.
 final class NameTable: @unchecked Sendable {
     typealias Entry = UnsafeAtomic<UInt64>
@@ -43,11 +45,29 @@ final class NameTable: @unchecked Sendable {
     private let pages: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
     /// The largest id + 1 this table may hand out (tests lower it to exercise `tableFull`).
     let idsMax: Int
+    /// Where the names' SKUs live (SKU tables; `.skuID`, the identity, for other kinds).
+    let placement: SKUPlacement
+    /// Placement number pages by id (`.nameHash` only, else nil).
+    private let placementPages: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>?
+    /// Names per shard so far (`.nameHash` only).
+    private var placementLocalCounts: [UInt32]
 
-    init(kind: NameKind, initialCapacity: Int = 1024, idsMax: Int = Int(UInt32.max) - 1) {
+    init(kind: NameKind, initialCapacity: Int = 1024, idsMax: Int = Int(UInt32.max) - 1,
+         placement: SKUPlacement = SKUPlacement(scheme: .skuID, shardCount: 1)) {
         precondition(idsMax > 0 && idsMax < Int(UInt32.max))
+        precondition(kind == .sku || placement.scheme == .skuID, "only SKUs are placed on shards")
         self.kind = kind
         self.idsMax = idsMax
+        self.placement = placement
+        if placement.scheme == .nameHash {
+            let pages = UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>.allocate(capacity: NameTable.pagesMax)
+            pages.initialize(repeating: nil, count: NameTable.pagesMax)
+            placementPages = pages
+            placementLocalCounts = Array(repeating: 0, count: placement.shardCount)
+        } else {
+            placementPages = nil
+            placementLocalCounts = []
+        }
         currentIndex = .create(NameTable.allocateIndex(capacity: max(16, initialCapacity.nextPowerOfTwo)))
         publishedCount = .create(0)
         chunks = .allocate(capacity: NameTable.chunksMax)
@@ -65,6 +85,10 @@ final class NameTable: @unchecked Sendable {
         chunks.deallocate()
         for i in 0..<NameTable.pagesMax { pages[i]?.deallocate() }
         pages.deallocate()
+        if let placementPages {
+            for i in 0..<NameTable.pagesMax { placementPages[i]?.deallocate() }
+            placementPages.deallocate()
+        }
     }
 
     /// Number of names interned so far (ids are 0..<count).
@@ -84,9 +108,25 @@ final class NameTable: @unchecked Sendable {
             if let id = lookup(bytes, hash: hash) { return .success(id) }
             let count = publishedCount.load(ordering: .relaxed)
             guard count < idsMax else { return .failure(InvalidNameError(kind: kind, problem: .tableFull)) }
-            return .success(insertLocked(bytes, hash: hash, id: UInt32(count)))
+            var placementNumber = UInt32(count)
+            if placementPages != nil {
+                guard let assigned = SKUPlacementMap.assign(nameHash: hash, shardBits: placement.shardBits,
+                                                            localCounts: &placementLocalCounts)
+                else { return .failure(InvalidNameError(kind: kind, problem: .tableFull)) }
+                placementNumber = assigned
+            }
+            return .success(insertLocked(bytes, hash: hash, id: UInt32(count), placement: placementNumber))
         }
         return try result.get()
+    }
+
+    /// The placement number of `id` (`SKUPlacementMap`): `local << shardBits | shard`, the id itself
+    /// under `.skuID`. `id` must be below `count`, or `SKUID.unknown` (answered with itself: a local
+    /// number no shard has). Lock-free: two loads under `.nameHash`.
+    @inline(__always) func placementNumber(_ id: UInt32) -> UInt32 {
+        guard let placementPages, let page = placementPages[Int(id) / NameTable.pageEntries] else { return id }
+        assert(Int(id) < count, "name id \(id) was never interned")
+        return page[Int(id) % NameTable.pageEntries]
     }
 
     /// Calls `body` with the bytes of name `id`. `id` must be below `count`.
@@ -106,7 +146,8 @@ final class NameTable: @unchecked Sendable {
             let index = currentIndex.load(ordering: .relaxed)
             let indexBytes = (Int(index.load(as: UInt64.self)) + 2) * 8
             let pageCount = (publishedCount.load(ordering: .relaxed) + NameTable.pageEntries - 1) / NameTable.pageEntries
-            return chunkCount * NameTable.chunkBytes + pageCount * NameTable.pageEntries * 8 + indexBytes
+            let placementBytes = placementPages == nil ? 0 : pageCount * NameTable.pageEntries * 4
+            return chunkCount * NameTable.chunkBytes + pageCount * NameTable.pageEntries * 8 + indexBytes + placementBytes
         }
     }
 
@@ -154,7 +195,7 @@ final class NameTable: @unchecked Sendable {
     }
 
     /// Appends the name, its directory entry and its index entry; publishes the id. Lock held.
-    private func insertLocked(_ bytes: UnsafeRawBufferPointer, hash: UInt64, id: UInt32) -> UInt32 {
+    private func insertLocked(_ bytes: UnsafeRawBufferPointer, hash: UInt64, id: UInt32, placement: UInt32) -> UInt32 {
         assert(bytes.count <= 255)
         if chunkUsedBytes + bytes.count + 1 > NameTable.chunkBytes {
             precondition(chunkCount < NameTable.chunksMax, "name chunks exhausted")
@@ -175,6 +216,14 @@ final class NameTable: @unchecked Sendable {
             pages[pageNumber] = page
         }
         pages[pageNumber]![Int(id) % NameTable.pageEntries] = UInt64(chunkCount - 1) << 32 | UInt64(offset)
+        if let placementPages {
+            if placementPages[pageNumber] == nil {
+                let page = UnsafeMutablePointer<UInt32>.allocate(capacity: NameTable.pageEntries)
+                page.initialize(repeating: 0, count: NameTable.pageEntries)
+                placementPages[pageNumber] = page
+            }
+            placementPages[pageNumber]![Int(id) % NameTable.pageEntries] = placement
+        }
 
         var index = currentIndex.load(ordering: .relaxed)
         let capacity = Int(index.load(as: UInt64.self)) + 1
