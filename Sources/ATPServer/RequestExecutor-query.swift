@@ -47,7 +47,7 @@ extension RequestExecutor {
     func appendInline(_ request: QueryRequest, onCore coreIndex: Int, to batch: inout InlineQueryBatch) -> Range<Int>? {
         let start = batch.queries.count
         appendQueries(of: request, to: &batch.queries)
-        for index in start..<batch.queries.count where engine.coreIndex(of: batch.queries[index].sku) != coreIndex {
+        for index in start..<batch.queries.count where !engine.canAnswer(batch.queries[index], onCore: coreIndex) {
             batch.queries.removeLast(batch.queries.count - start)
             return nil
         }

@@ -208,7 +208,8 @@ final class CoreLedger {
                         let end = min(start + group, indices.count)
                         for j in start..<end {
                             let query = queries[Int(indices[j])]
-                            let shard = catalog.shardIndex(of: query.sku)
+                            // An unknown SKU has no cells on any shard: any of this core's answers it.
+                            let shard = query.sku == .unknown ? shards[0].index : catalog.shardIndex(of: query.sku)
                             shardOf[j - start] = shard
                             guard case .cell(let sku, let location) = query else { continue }
                             withShard(shard) { $0.cells.prefetchIndex(hash: CellStore.hash(sku, location)) }

@@ -100,6 +100,12 @@ public final class Engine: Sendable {
     /// The core (worker) that owns `sku`'s shard.
     public func coreIndex(of sku: SKUID) -> Int { core.workerIndex(ofShard: core.shardIndex(of: sku)) }
 
+    /// Whether core `coreIndex` can answer `query` by itself: it owns the SKU's shard, or the SKU
+    /// is unknown (`SKUID.unknown` has no cells anywhere, and every core has the channel table).
+    @inline(__always) public func canAnswer(_ query: AvailabilityQuery, onCore coreIndex: Int) -> Bool {
+        query.sku == .unknown || self.coreIndex(of: query.sku) == coreIndex
+    }
+
     deinit { shutdown() }
 
     /// The configuration in force.
@@ -231,7 +237,7 @@ public final class Engine: Sendable {
     public func answerInline(_ batch: inout InlineQueryBatch, onCore coreIndex: Int) -> Bool {
         let worker = core.workers[coreIndex]
         guard worker.isDrivingThread else { return false }
-        for query in batch.queries where self.coreIndex(of: query.sku) != coreIndex { return false }
+        for query in batch.queries where !canAnswer(query, onCore: coreIndex) { return false }
         worker.prepareInline()
         let count = batch.queries.count
         batch.answers.removeAll(keepingCapacity: true)
