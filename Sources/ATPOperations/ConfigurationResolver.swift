@@ -18,6 +18,8 @@ public struct ATPDOptions: Sendable, Equatable {
     public var ioThreads: Int? = nil
     /// `--thread-per-core`: `threadPerCore` (true when given; nil leaves the file's or the default).
     public var threadPerCore: Bool? = nil
+    /// `--core-port-base`: `corePortBase`.
+    public var corePortBase: Int? = nil
     /// `--metrics-host`: `metricsHost`.
     public var metricsHost: String? = nil
     /// `--metrics-port`: `metricsPort`.
@@ -71,6 +73,7 @@ public enum ConfigurationResolver {
         if let shards = options.shardCount { configuration.ledger.shardCount = shards }
         if let ioThreads = options.ioThreads { configuration.ioThreads = ioThreads }
         if let perCore = options.threadPerCore { configuration.threadPerCore = perCore }
+        if let base = options.corePortBase { configuration.corePortBase = base }
         if let workers = options.workerCount {
             configuration.ledger.workerCount = workers
         } else if !(options.configFile.map(fileSetsWorkerCount) ?? false) {
@@ -121,6 +124,7 @@ extension ATPDOptions {
             ("metricsPort", metricsPort != nil, "--metrics-port"), ("logLevel", logLevel != nil, "--log-level"),
             ("tokensFile", tokensFile != nil, "--tokens-file"),
             ("threadPerCore", threadPerCore != nil, "--thread-per-core"),
+            ("corePortBase", corePortBase != nil, "--core-port-base"),
         ]
         return flags.first { $0.key == key && $0.given }?.flag
     }

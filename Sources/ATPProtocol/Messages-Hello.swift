@@ -61,25 +61,29 @@ public struct HelloReply: Sendable, Equatable {
     public var batchItemsMax: UInt32
     /// Requests the client may have in flight on this connection.
     public var inFlightRequestsMax: UInt32
+    /// Where each SKU's requests are best sent (version 2 and later; nil in version 1).
+    public var shardMap: ShardMap?
 
-    /// A reply from its fields.
+    /// A reply from its fields. A version-2 reply without a map is sent with a map that says
+    /// "send anywhere" (`ShardMap.anywhere`).
     public init(version: UInt16, roles: Roles, serverTimeMilliseconds: Int64, frameBytesMax: UInt32,
-                batchItemsMax: UInt32, inFlightRequestsMax: UInt32) {
+                batchItemsMax: UInt32, inFlightRequestsMax: UInt32, shardMap: ShardMap? = nil) {
         self.version = version
         self.roles = roles
         self.serverTimeMilliseconds = serverTimeMilliseconds
         self.frameBytesMax = frameBytesMax
         self.batchItemsMax = batchItemsMax
         self.inFlightRequestsMax = inFlightRequestsMax
+        self.shardMap = version >= 2 ? shardMap ?? .anywhere : nil
     }
 
     /// A reply that announces `limits` (values above `UInt32.max` are sent as `UInt32.max`).
     public init(version: UInt16 = ProtocolVersion.current, roles: Roles, serverTimeMilliseconds: Int64,
-                limits: ProtocolLimits) {
+                limits: ProtocolLimits, shardMap: ShardMap? = nil) {
         self.init(version: version, roles: roles, serverTimeMilliseconds: serverTimeMilliseconds,
                   frameBytesMax: UInt32(clamping: limits.frameBytesMax),
                   batchItemsMax: UInt32(clamping: limits.batchItemsMax),
-                  inFlightRequestsMax: UInt32(clamping: limits.inFlightRequestsMax))
+                  inFlightRequestsMax: UInt32(clamping: limits.inFlightRequestsMax), shardMap: shardMap)
     }
 
     func encodePayload(into buffer: inout ByteBuffer) {
@@ -89,6 +93,7 @@ public struct HelloReply: Sendable, Equatable {
         buffer.writeLE(frameBytesMax)
         buffer.writeLE(batchItemsMax)
         buffer.writeLE(inFlightRequestsMax)
+        if version >= 2 { (shardMap ?? .anywhere).encode(into: &buffer) }
     }
 
     static func decode(_ reader: inout PayloadReader) throws(MessageDecodingError) -> Self {
@@ -96,10 +101,12 @@ public struct HelloReply: Sendable, Equatable {
         let version = reader.readUnchecked(UInt16.self)
         let roles = reader.readUnchecked(UInt8.self)
         if roles & 0xF0 != 0 { throw .reservedBitsSet(field: "roles", value: roles) }
-        return HelloReply(version: version, roles: Roles(rawValue: roles),
-                          serverTimeMilliseconds: reader.readUnchecked(Int64.self),
-                          frameBytesMax: reader.readUnchecked(UInt32.self), batchItemsMax: reader.readUnchecked(UInt32.self),
-                          inFlightRequestsMax: reader.readUnchecked(UInt32.self))
+        var reply = HelloReply(version: version, roles: Roles(rawValue: roles),
+                               serverTimeMilliseconds: reader.readUnchecked(Int64.self),
+                               frameBytesMax: reader.readUnchecked(UInt32.self), batchItemsMax: reader.readUnchecked(UInt32.self),
+                               inFlightRequestsMax: reader.readUnchecked(UInt32.self))
+        if version >= 2 { reply.shardMap = try ShardMap.decode(&reader) }
+        return reply
     }
 }
 

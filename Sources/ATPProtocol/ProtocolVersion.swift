@@ -2,9 +2,10 @@
 /// See docs/PROTOCOL.md §3 and §7.1.
 public enum ProtocolVersion {
     /// The version this codec implements.
-    public static let current: UInt16 = 1
+    /// Version 2 adds the shard map to the `hello` reply (§7.1); nothing else differs.
+    public static let current: UInt16 = 2
     /// Every version this codec can speak, lowest first.
-    public static let supported: ClosedRange<UInt16> = 1...1
+    public static let supported: ClosedRange<UInt16> = 1...2
     /// The four bytes every `hello` request starts with: ASCII "ATP1".
     public static let magic: (UInt8, UInt8, UInt8, UInt8) = (0x41, 0x54, 0x50, 0x31)
 

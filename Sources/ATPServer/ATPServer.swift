@@ -25,6 +25,8 @@ public final class ATPServer: Sendable {
     public let requestMetrics: RequestMetrics
     private let connections = ConnectionRegistry()
     private let serverChannel = Mutex<Channel?>(nil)
+    /// The listeners of the cores' own ports (`corePortBase`), by core.
+    private let coreChannels = Mutex<[Channel]>([])
     private let stopped = Mutex(false)
     private let snapshot: SnapshotHook?
 
@@ -77,28 +79,51 @@ public final class ATPServer: Sendable {
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark
         let eventLoops = self.eventLoops
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // A client that shuts down its sending side after its last request still gets every
-            // reply: the handler closes once they are written (`ChannelEvent.inputClosed`).
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                registry.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
-                        executor: executor, counters: counters, coreIndex: eventLoops?.coreIndex(of: channel.eventLoop),
-                        metrics: requestMetrics.recorder(for: channel.eventLoop),
-                        onClose: { registry.remove($0) }))
+        func bootstrap(childGroup: any EventLoopGroup) -> ServerBootstrap {
+            ServerBootstrap(group: group, childGroup: childGroup)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                // A client that shuts down its sending side after its last request still gets every
+                // reply: the handler closes once they are written (`ChannelEvent.inputClosed`).
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    registry.add(channel)
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
+                            executor: executor, counters: counters, coreIndex: eventLoops?.coreIndex(of: channel.eventLoop),
+                            metrics: requestMetrics.recorder(for: channel.eventLoop),
+                            onClose: { registry.remove($0) }))
+                    }
                 }
-            }
-        let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
+        }
+        let channel = try bootstrap(childGroup: group).bind(host: configuration.host, port: configuration.port).wait()
         serverChannel.withLock { $0 = channel }
+        if let eventLoops, let base = configuration.corePortBase {
+            // Core k's own port: its connections are served by core k's loop (the child group).
+            var channels: [Channel] = []
+            do {
+                for core in 0..<eventLoops.count {
+                    let loop = eventLoops.loop(ofCore: core)
+                    channels.append(try bootstrap(childGroup: loop)
+                        .bind(host: configuration.host, port: base == 0 ? 0 : base + core).wait())
+                }
+            } catch {
+                for opened in channels { try? opened.close().wait() }
+                try? channel.close().wait()
+                serverChannel.withLock { $0 = nil }
+                throw error
+            }
+            coreChannels.withLock { $0 = channels }
+            executor.corePorts.set(channels.map { $0.localAddress?.port ?? 0 })
+        }
         return channel.localAddress!
     }
+
+    /// The ports of the cores' own listeners, by core (after `start`; empty without `corePortBase`).
+    public var corePorts: [Int] { coreChannels.withLock { $0.compactMap { $0.localAddress?.port } } }
 
     /// Runs `body` on each of the server's event loops in turn and returns what each returned, in
     /// loop order (diagnostics and tests: per-thread counters). Blocks; not on an event loop.
@@ -128,6 +153,7 @@ public final class ATPServer: Sendable {
         }
         guard first else { return }
         if let channel = serverChannel.withLock({ $0 }) { try? channel.close().wait() }
+        for channel in coreChannels.withLock({ $0 }) { try? channel.close().wait() }
         for channel in connections.all {
             channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent())
         }

@@ -272,7 +272,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return
             }
             if case .hello(let hello) = request {
-                let (writer, roles) = executor.handshake(hello, requestID: frame.requestID)
+                let (writer, roles) = executor.handshake(hello, requestID: frame.requestID, coreIndex: coreIndex)
                 if let roles {
                     machine.authenticated(as: roles)
                     decoder = FrameDecoder(limits: limits)

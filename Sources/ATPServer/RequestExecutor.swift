@@ -2,6 +2,7 @@ import ATPLedger
 import ATPProtocol
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Appends one reply frame to the connection's outbound buffer; runs on the connection's event loop.
 typealias ReplyWriter = @Sendable (inout ByteBuffer) -> Void
@@ -26,6 +27,8 @@ struct RequestExecutor: Sendable {
     let statisticsExtra: @Sendable () -> [StatEntry]
     /// Takes a snapshot for `snapshotNow`; nil when the server runs in memory.
     let snapshot: SnapshotHook?
+    /// The port of each core's own listener, once bound (the shard map of `hello`).
+    var corePorts = CorePorts()
 
     /// Starts one authenticated request (not hello).
     func execute(_ request: Request, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
@@ -72,7 +75,8 @@ struct RequestExecutor: Sendable {
     }
 
     /// The answer to `hello`, and the roles granted (nil when the connection must close).
-    func handshake(_ hello: HelloRequest, requestID: UInt32) -> (writer: ReplyWriter, roles: Roles?) {
+    /// `coreIndex` is the core that serves the connection (thread-per-core), for the shard map.
+    func handshake(_ hello: HelloRequest, requestID: UInt32, coreIndex: Int?) -> (writer: ReplyWriter, roles: Roles?) {
         guard let version = ProtocolVersion.negotiate(clientMin: hello.versionMin, clientMax: hello.versionMax) else {
             let speaks = "\(ProtocolVersion.supported.lowerBound)...\(ProtocolVersion.supported.upperBound)"
             return (Self.error(.unsupportedVersion, "this server speaks protocol versions \(speaks)", opcode: .hello,
@@ -86,8 +90,23 @@ struct RequestExecutor: Sendable {
         let answer = Reply.hello(HelloReply(
             version: version, roles: grant.roles, serverTimeMilliseconds: engine.clock.nowMilliseconds(),
             frameBytesMax: UInt32(limits.frameBytesMax), batchItemsMax: UInt32(limits.batchItemsMax),
-            inFlightRequestsMax: UInt32(limits.inFlightRequestsMax)))
+            inFlightRequestsMax: UInt32(limits.inFlightRequestsMax),
+            shardMap: version >= 2 ? shardMap(connectionCore: coreIndex) : nil))
         return ({ answer.encode(opcode: .hello, requestID: requestID, into: &$0) }, grant.roles)
+    }
+
+    /// The shard map of a `hello` reply (docs/PROTOCOL.md §7.1): the engine's placement, one owner
+    /// per core with its own port when it has one, shard `s` owned by core `s mod cores`.
+    func shardMap(connectionCore: Int?) -> ShardMap {
+        let ledger = engine.configuration
+        let ports = corePorts.ports
+        let owners = (0..<ledger.workerCount).map { core in
+            ShardMap.Owner(port: core < ports.count ? UInt16(ports[core]) : 0)
+        }
+        return ShardMap(placement: ledger.skuPlacement == .nameHash ? .nameHash : .serverOnly,
+                        shardCount: ledger.shardCount, owners: owners,
+                        shardOwners: (0..<ledger.shardCount).map { UInt16($0 % ledger.workerCount) },
+                        connectionOwner: connectionCore)
     }
 
     /// A writer for an error reply.
@@ -107,4 +126,16 @@ struct RequestExecutor: Sendable {
             }
         }
     }
+}
+
+/// The port of each core's own listener (`ServerConfiguration.corePortBase`), set once they are
+/// bound; empty before, and without ports per core. Shared by every copy of the executor.
+final class CorePorts: Sendable {
+    private let bound = Mutex<[Int]>([])
+
+    /// The ports by core index (empty: none yet, or none configured).
+    var ports: [Int] { bound.withLock { $0 } }
+
+    /// Records the bound ports, by core index.
+    func set(_ ports: [Int]) { bound.withLock { $0 = ports } }
 }

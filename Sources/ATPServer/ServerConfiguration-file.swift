@@ -53,6 +53,7 @@ extension ServerConfiguration {
         if let port = try reader.int("port") { self.port = port }
         if let threads = try reader.int("ioThreads") { ioThreads = threads }
         if let perCore = try reader.bool("threadPerCore") { threadPerCore = perCore }
+        if let base = try reader.int("corePortBase") { corePortBase = base }
         if let wait = try reader.int("inboxWaitMillisecondsMax") { inboxWaitMillisecondsMax = wait }
         if let mark = try reader.int("outboundBytesHighWaterMark") { outboundBytesHighWaterMark = mark }
         if let grace = try reader.int("shutdownGraceMilliseconds") { shutdownGraceMilliseconds = grace }

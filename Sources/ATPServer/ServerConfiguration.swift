@@ -31,6 +31,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// `ledger.workerCount`), and a request whose shards are on the connection's own core is
     /// executed where it is read, with no hand-off to another thread. Default false.
     public var threadPerCore: Bool = false
+    /// With `threadPerCore`, core `k` also listens on port `corePortBase + k`: a connection there
+    /// is served by that core, and the `hello` reply's shard map (protocol version 2) tells
+    /// shard-aware clients which port owns which SKUs. 0 picks free ports (tests). Default nil (no
+    /// port per core: every connection goes to the cores in turn and forwards what is not its own).
+    public var corePortBase: Int? = nil
     /// The ledger's shards, workers and limits.
     public var ledger = LedgerConfiguration()
     /// Frame, batch, in-flight and connection limits.
@@ -103,6 +108,25 @@ public struct ServerConfiguration: Sendable, Equatable {
         if metricsHost.isEmpty {
             throw ConfigurationError(key: "metricsHost", value: metricsHost, reason: "must not be empty")
         }
+        if let corePortBase {
+            guard threadPerCore else {
+                throw ConfigurationError(key: "corePortBase", value: "\(corePortBase)",
+                                         reason: "needs threadPerCore (a port per core serves that core's connections)")
+            }
+            let last = corePortBase + ledger.workerCount - 1
+            if corePortBase < 0 || (corePortBase > 0 && last > 65_535) {
+                throw ConfigurationError(key: "corePortBase", value: "\(corePortBase)",
+                                         reason: "the ports \(corePortBase)...\(last) (one per core) must be from 1 to 65535, or 0")
+            }
+            if corePortBase > 0 && (corePortBase...last).contains(port) {
+                throw ConfigurationError(key: "corePortBase", value: "\(corePortBase)",
+                                         reason: "the ports \(corePortBase)...\(last) (one per core) must not include port \(port)")
+            }
+            if corePortBase > 0, let metricsPort, metricsHost == host, (corePortBase...last).contains(metricsPort) {
+                throw ConfigurationError(key: "corePortBase", value: "\(corePortBase)",
+                                         reason: "the ports \(corePortBase)...\(last) (one per core) must not include metricsPort \(metricsPort)")
+            }
+        }
         if let metricsPort {
             if metricsPort < 0 || metricsPort > 65_535 {
                 throw ConfigurationError(key: "metricsPort", value: "\(metricsPort)", reason: "must be from 0 to 65535")
@@ -169,6 +193,7 @@ extension ServerConfiguration {
     public func describe() -> String {
         var lines = [
             "host = \(host)", "port = \(port)", "ioThreads = \(ioThreads)", "threadPerCore = \(threadPerCore)",
+            "corePortBase = \(corePortBase.map { "\($0)" } ?? "off")",
             "inboxWaitMillisecondsMax = \(inboxWaitMillisecondsMax)",
             "outboundBytesHighWaterMark = \(outboundBytesHighWaterMark)",
             "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",

@@ -27,6 +27,9 @@ public final class ServerEventLoops: Sendable {
     /// Number of loops (= cores).
     public var count: Int { loops.count }
 
+    /// The loop of core `index`.
+    func loop(ofCore index: Int) -> any EventLoop { loops[index] }
+
     /// The core that `loop` hosts, or nil when it is not one of these loops.
     func coreIndex(of loop: any EventLoop) -> Int? { loops.firstIndex { $0 === loop } }
 

@@ -41,6 +41,9 @@ struct ATPD: ParsableCommand {
     @Flag(name: .customLong("thread-per-core"),
           help: "Run the shards on the event loops, one per core, executing requests where they are read.")
     var threadPerCore = false
+    @Option(name: .customLong("core-port-base"),
+            help: "With --thread-per-core, core k also listens on this port + k; shard-aware clients send each SKU there (0: free ports).")
+    var corePortBase: Int?
     @Option(name: .customLong("metrics-host"), help: "Address of the metrics and health listener (default 127.0.0.1).")
     var metricsHost: String?
     @Option(name: .customLong("metrics-port"),
@@ -124,6 +127,7 @@ struct ATPD: ParsableCommand {
         options.workerCount = workers
         options.ioThreads = ioThreads
         options.threadPerCore = threadPerCore ? true : nil
+        options.corePortBase = corePortBase
         options.metricsHost = metricsHost
         options.metricsPort = metricsPort
         options.logLevel = logLevel
@@ -320,6 +324,11 @@ struct RunningServer: Sendable {
             let address = try server.start()
             phase.set(nil)
             logger.info("listening", metadata: ["address": "\(address)"])
+            if !server.corePorts.isEmpty {
+                logger.info("each core listening on its own port (shard-aware clients)", metadata: [
+                    "ports": "\(server.corePorts.map(String.init).joined(separator: ","))",
+                ])
+            }
         } catch {
             listener?.shutdown()
             server.shutdown()

@@ -44,6 +44,12 @@ enum ExpectedVectors {
         "hello.reply": (.hello, 1, .reply(.hello(HelloReply(version: 1, roles: [.query, .reserve], serverTimeMilliseconds: t0,
                                                             frameBytesMax: 16_777_216, batchItemsMax: 100_000,
                                                             inFlightRequestsMax: 1024)))),
+        "hello.reply.v2": (.hello, 1, .reply(.hello(HelloReply(
+            version: 2, roles: [.query, .reserve], serverTimeMilliseconds: t0, frameBytesMax: 16_777_216,
+            batchItemsMax: 100_000, inFlightRequestsMax: 1024,
+            shardMap: ShardMap(placement: .nameHash, shardCount: 4,
+                               owners: [ShardMap.Owner(port: 7412), ShardMap.Owner(port: 7413)],
+                               shardOwners: [0, 1, 0, 1], connectionOwner: 0))))),
         "ping.request": (.ping, 2, .request(.ping(PingRequest(nonce: 0x0123_4567_89AB_CDEF)))),
         "ping.reply": (.ping, 2, .reply(.ping(PingReply(nonce: 0x0123_4567_89AB_CDEF, serverTimeMilliseconds: t0 + 123)))),
         "query.request": (.query, 3, .request(.query(QueryRequest(queries: [

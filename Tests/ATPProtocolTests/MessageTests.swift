@@ -29,8 +29,9 @@ import Testing
 
     @Test func versionNegotiation() {
         #expect(ProtocolVersion.negotiate(clientMin: 1, clientMax: 1) == 1)
-        #expect(ProtocolVersion.negotiate(clientMin: 1, clientMax: 9) == 1)
-        #expect(ProtocolVersion.negotiate(clientMin: 2, clientMax: 9) == nil)
+        #expect(ProtocolVersion.negotiate(clientMin: 1, clientMax: 9) == 2)
+        #expect(ProtocolVersion.negotiate(clientMin: 2, clientMax: 2) == 2)
+        #expect(ProtocolVersion.negotiate(clientMin: 3, clientMax: 9) == nil)
         #expect(ProtocolVersion.negotiate(clientMin: 1, clientMax: 0) == nil)
     }
 

@@ -66,8 +66,8 @@ import Testing
         await good.close()
     }
 
-    @Test(arguments: [(UInt16(2), UInt16(3)), (0, 0), (2, 1), (1, 0), (UInt16.max, UInt16.max)])
-    func aVersionRangeWithoutVersion1IsUnsupportedAndCloses(versionMin: UInt16, versionMax: UInt16) async throws {
+    @Test(arguments: [(UInt16(3), UInt16(4)), (0, 0), (2, 1), (1, 0), (UInt16.max, UInt16.max)])
+    func aVersionRangeWithoutASpokenVersionIsUnsupportedAndCloses(versionMin: UInt16, versionMax: UInt16) async throws {
         let fixture = try Self.fixture()
         let raw = try await fixture.raw()
         try await raw.send(.hello(HelloRequest(versionMin: versionMin, versionMax: versionMax, token: Array("demo-admin".utf8))),
@@ -79,7 +79,7 @@ import Testing
             return
         }
         #expect(error.code == .unsupportedVersion)
-        #expect(error.message.contains("1...1"), "the message lists the versions spoken: \(error.message)")
+        #expect(error.message.contains("1...2"), "the message lists the versions spoken: \(error.message)")
         #expect(try await raw.waitUntilClosed())
     }
 

@@ -78,7 +78,7 @@ import Testing
         let fixture = try ServerFixture()
         let human = await Self.atp(["ping", "--count", "3"], port: fixture.port)
         #expect(human.status == .ok)
-        #expect(human.lines.first == "connected to 127.0.0.1:\(fixture.port): protocol 1, roles query | reserve | ingest | admin")
+        #expect(human.lines.first == "connected to 127.0.0.1:\(fixture.port): protocol 2, roles query | reserve | ingest | admin")
         #expect(human.lines.filter { $0.hasPrefix("reply from 127.0.0.1:\(fixture.port): seq=") }.count == 3)
         #expect(human.lines.last?.hasPrefix("3 pings: min ") == true)
         #expect(human.standardError.isEmpty)

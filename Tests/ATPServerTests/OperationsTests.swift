@@ -24,7 +24,7 @@ import Testing
             $0.limits.inFlightRequestsMax = 77
         }
         let admin = try await fixture.connect()
-        #expect(admin.hello.version == 1)
+        #expect(admin.hello.version == 2)
         #expect(admin.hello.roles == .all)
         #expect(admin.hello.serverTimeMilliseconds == Self.startMilliseconds)
         #expect(admin.hello.frameBytesMax == 1 << 20)
@@ -35,14 +35,14 @@ import Testing
         let ingester = try await fixture.connect(token: "demo-ingest")
         #expect(ingester.hello.roles == .ingest)
 
-        // A client that speaks 0...9 gets the highest version both sides speak: 1.
+        // A client that speaks 0...9 gets the highest version both sides speak: 2.
         let raw = try await fixture.raw()
         let reply = try await raw.hello(token: "demo-query", versionMin: 0, versionMax: 9, id: 0xDEAD_BEEF)
         guard case .hello(let hello) = reply else {
             Issue.record("hello answered with \(reply)")
             return
         }
-        #expect(hello.version == 1)
+        #expect(hello.version == 2)
         #expect(hello.roles == .query)
         await raw.close()
         await admin.close()

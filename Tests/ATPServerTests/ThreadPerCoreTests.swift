@@ -1,6 +1,7 @@
 import ATPClient
 import ATPLedger
 import ATPProtocol
+import ATPServer
 import Testing
 
 /// A thread-per-core server (`threadPerCore`): the engine's cores are the event loops; a request
@@ -42,6 +43,77 @@ import Testing
         #expect(inline < answered, "the other core's SKUs were forwarded")
         await admin.close()
         await other.close()
+    }
+
+    /// With a port per core, `hello` (version 2) maps every shard to its core and each core to its
+    /// port; a client that sends each SKU to its owner's port has every query answered inline,
+    /// where it is read. A version-1 hello gets no map, and the main port still serves everything.
+    @Test func aShardAwareClientSendsEachSKUToItsCoresPort() async throws {
+        let fixture = try ServerFixture {
+            $0.threadPerCore = true
+            $0.ledger.workerCount = 2
+            $0.corePortBase = 0
+        }
+        let ports = fixture.server.corePorts
+        #expect(ports.count == 2 && !ports.contains(fixture.port))
+        let main = try await fixture.connect()
+        let map = try #require(main.hello.shardMap)
+        #expect(main.hello.version == 2 && map.placement == .nameHash)
+        #expect(map.shardCount == fixture.engine.configuration.shardCount)
+        #expect(map.owners.map { Int($0.port) } == ports && map.owners.allSatisfy { $0.host.isEmpty })
+        let skus = (0..<40).map { "AWARE-\($0)" }
+        for sku in skus {
+            #expect(map.owner(ofSKUNamed: sku) == fixture.engine.coreIndex(of: try fixture.engine.catalog.sku(sku)))
+        }
+        _ = try await main.ingest(source: "wms", events: skus.enumerated().map { index, sku in
+            WireEvent(kind: .receive, sku: sku, location: "L", quantity: Int64(index + 1), sequence: UInt64(index + 1))
+        })
+        // Two connections in a row to each core's port: each is served by that core (accepting on
+        // the whole group would hand them to the loops round robin instead).
+        var perCore: [ATPConnection] = []
+        var spare: [ATPConnection] = []
+        for (core, port) in ports.enumerated() {
+            for round in 0..<2 {
+                let connection = try await ATPConnection.connect(port: port, token: "demo-admin")
+                #expect(connection.hello.shardMap?.connectionOwner == core, "port \(port) is served by core \(core)")
+                if round == 0 { perCore.append(connection) } else { spare.append(connection) }
+            }
+        }
+        let inlineBefore = try await main.stat("server.requests.inline") ?? 0
+        for (index, sku) in skus.enumerated() {
+            let owner = try #require(map.owner(ofSKUNamed: sku))
+            let answer = try await perCore[owner].query([.cell(sku: sku, location: "L")]).answers[0]
+            #expect(answer.sellable == Int64(index + 1))
+        }
+        let inlineAfter = try await main.stat("server.requests.inline") ?? 0
+        #expect(inlineAfter - inlineBefore >= Int64(skus.count), "every query ran where it was read")
+
+        let raw = try await fixture.raw()
+        try await raw.send(.hello(HelloRequest(versionMin: 1, versionMax: 1, token: Array("demo-admin".utf8))), id: 1)
+        guard case .hello(let versionOne) = try await raw.nextReply().1 else {
+            Issue.record("a version-1 hello was not answered with a hello reply")
+            return
+        }
+        #expect(versionOne.version == 1 && versionOne.shardMap == nil)
+        await raw.close()
+        for connection in perCore + spare + [main] { await connection.close() }
+    }
+
+    /// Without thread-per-core the map has one owner per worker and no ports: send anywhere.
+    @Test func withoutAPortPerCoreTheMapSaysSendAnywhere() async throws {
+        let fixture = try ServerFixture {
+            $0.threadPerCore = false
+            $0.ledger.workerCount = 2
+        }
+        let client = try await fixture.connect()
+        let map = try #require(client.hello.shardMap)
+        #expect(map.owners.count == 2 && map.owners.allSatisfy { $0.port == 0 } && map.connectionOwner == nil)
+        await client.close()
+        #expect(throws: ConfigurationError.self) {
+            var configuration = ServerConfiguration()
+            configuration.corePortBase = 7600
+            try configuration.validate()
+        }
     }
 
     /// A multi-core reservation committed, then at once a shipment naming it on the other core's
