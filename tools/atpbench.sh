@@ -22,6 +22,9 @@
 # Environment: ATPBENCH_SCENARIOS="ping query ..." picks scenarios; ATPBENCH_CONNS (50),
 # ATPBENCH_PIPELINE (16), ATPBENCH_BATCH (1000), ATPBENCH_BATCH_CONNS (4), ATPBENCH_BATCH_PIPELINE (2),
 # ATPBENCH_THREADS (1) change the load; ATPBENCH_ATPD_FLAGS adds flags to both atpd servers (--thread-per-core).
+# ATPBENCH_SHARD_AWARE=1 runs both atpd servers with --thread-per-core and a port per core
+# (--core-port-base 7461 / 7471) and atpbench with --shard-aware: each request goes to the port of the
+# core that owns its SKU (docs/PROTOCOL.md §7.1, "The shard map"), so none is forwarded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -37,7 +40,8 @@ batch_pipeline=${ATPBENCH_BATCH_PIPELINE:-2}
 threads=${ATPBENCH_THREADS:-1}
 ttl_ms=1000
 
-atp_port=7451 atp_metrics=9451 atp_sync_port=7452 atp_sync_metrics=9452
+atp_port=7451 atp_metrics=9451 atp_sync_port=7452 atp_sync_metrics=9452 atp_core_ports=7461 atp_sync_core_ports=7471
+shard_aware=${ATPBENCH_SHARD_AWARE:-0}
 redis_port=6451 redis_aof_port=6452
 
 work=$(mktemp -d -t atpbench.XXXXXX)
@@ -58,7 +62,9 @@ trap 'exit 130' INT TERM
 log() { echo "atpbench.sh: $*" >&2; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in $atp_port $atp_metrics $atp_sync_port $atp_sync_metrics $redis_port $redis_aof_port; do
+core_ports=()
+[[ $shard_aware == 1 ]] && core_ports=($(seq $atp_core_ports $((atp_core_ports + 7))) $(seq $atp_sync_core_ports $((atp_sync_core_ports + 7))))
+for port in $atp_port $atp_metrics $atp_sync_port $atp_sync_metrics $redis_port $redis_aof_port "${core_ports[@]}"; do
     if port_in_use "$port"; then log "port $port is in use; stop what listens there first"; exit 1; fi
 done
 
@@ -88,12 +94,13 @@ atpd="$(swift build -c release --scratch-path .build-bench --show-bin-path)/atpd
 
 # --- servers ----------------------------------------------------------------------------------
 declare -A pid_of
-start_atpd() { # name port metrics-port durability (memory: no data directory at all)
+start_atpd() { # name port metrics-port durability (memory: no data directory at all) core-port-base
     mkdir -p "$work/$1"
-    local storage=(--data-dir "$work/$1/data" --durability "$4" --snapshot-interval-seconds 0)
+    local storage=(--data-dir "$work/$1/data" --durability "$4" --snapshot-interval-seconds 0) cores=()
     [[ $4 == memory ]] && storage=(--in-memory)
+    [[ $shard_aware == 1 ]] && cores=(--thread-per-core --core-port-base "$5")
     # shellcheck disable=SC2086 # ATPBENCH_ATPD_FLAGS is a list of flags
-    "$atpd" --demo --port "$2" --metrics-port "$3" "${storage[@]}" ${ATPBENCH_ATPD_FLAGS:-} \
+    "$atpd" --demo --port "$2" --metrics-port "$3" "${storage[@]}" "${cores[@]}" ${ATPBENCH_ATPD_FLAGS:-} \
         >"$work/$1/atpd.log" 2>&1 &
     pid_of[$1]=$!
     server_pids+=("$!")
@@ -121,8 +128,8 @@ start_redis() { # name port persistence-options...
 }
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "starting servers (load average $load_start)"
-start_atpd atpd-none $atp_port $atp_metrics memory
-start_atpd atpd-sync $atp_sync_port $atp_sync_metrics sync
+start_atpd atpd-none $atp_port $atp_metrics memory $atp_core_ports
+start_atpd atpd-sync $atp_sync_port $atp_sync_metrics sync $atp_sync_core_ports
 start_redis redis $redis_port --save '' --appendonly no
 start_redis redis-aof $redis_aof_port --save '' --appendonly yes --appendfsync always
 "$bench" --protocol resp --port $redis_port --scenario query -c 1 --seconds 0.05 --warmup-seconds 0 --preload \
@@ -150,6 +157,7 @@ run() { # round system scenario
     esac
     if [[ $system == atpd ]]; then
         protocol=atp; server=atpd-none; port=$atp_port
+        [[ $shard_aware == 1 ]] && args+=(--shard-aware)
         [[ $scenario == reserve-durable ]] && { server=atpd-sync; port=$atp_sync_port; }
     else
         protocol=resp; server=redis; port=$redis_port
@@ -179,6 +187,8 @@ echo "## atpd vs Redis, median of $rounds round(s) of ${seconds} s ($(date -u +%
 echo
 echo "host: $(nproc) cores, load average at start $load_start, at end $load_end; $(redis-server --version | grep -o 'v=[0-9.]*' | sed 's/v=/Redis /');"
 echo "load: $conns connections × $pipeline in flight (batch: $batch_conns × $batch_pipeline frames of $batch), $threads client thread(s)."
+[[ $shard_aware == 1 ]] && echo "atpd: --thread-per-core with a port per core; atpbench --shard-aware sends each request to its SKU's core."
+[[ -n ${ATPBENCH_ATPD_FLAGS:-} ]] && echo "atpd flags: ${ATPBENCH_ATPD_FLAGS}"
 echo
 awk -v scenarios="$scenarios" '
 function median(key,    n, i, j, v, t) {

@@ -302,17 +302,85 @@ static long atp_frame_size(const uint8_t *buffer, size_t available, uint32_t fra
     return (long)length + 4;
 }
 
-// §7.1 hello reply.
+// §7.1 The shard map of a version-2 hello reply, and the hash that places a SKU on its shard.
+#define OWNERS_MAX 256
+struct shard_map {
+    uint8_t placement;              // 0 server only, 1 name-hash
+    uint16_t shard_count, owner_count, connection_owner;
+    uint16_t ports[OWNERS_MAX];     // by owner; 0: no port of its own
+    uint16_t shard_owner[4096];     // by shard
+};
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33; x *= 0xFF51AFD7ED558CCDull; x ^= x >> 33; x *= 0xC4CEB9FE1A85EC53ull; x ^= x >> 33;
+    return x;
+}
+// hashBytes of docs/PROTOCOL.md §7.1: little-endian words, then the 1..7 remaining bytes as one word.
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = 0;
+        for (int b = 7; b >= 0; b--) w = w << 8 | p[i + (size_t)b];
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 29;
+    }
+    if (i < n) {
+        uint64_t t = 0;
+        for (size_t b = n; b > i; b--) t = t << 8 | p[b - 1];
+        h = (h ^ t) * 0x94D049BB133111EBull;
+    }
+    return mix64(h);
+}
+
+// Parses the map at p (n bytes left); returns the bytes it took, or -1.
+static long parse_shard_map(const uint8_t *p, size_t n, struct shard_map *m) {
+    size_t at = 0;
+    if (n < 5) return -1;
+    m->placement = p[0];
+    m->shard_count = get_u16(p + 1);
+    m->owner_count = get_u16(p + 3);
+    at = 5;
+    if (m->shard_count < 1 || m->shard_count > 4096 || (m->shard_count & (m->shard_count - 1))) return -1;
+    if (m->owner_count < 1 || m->owner_count > OWNERS_MAX) return -1;
+    for (uint16_t o = 0; o < m->owner_count; o++) {
+        if (at + 1 > n) return -1;
+        size_t host = p[at];
+        if (host != 0) return -1; // an owner on another host: not supported here
+        if (at + 1 + host + 2 > n) return -1;
+        m->ports[o] = get_u16(p + at + 1 + host);
+        at += 1 + host + 2;
+    }
+    if (at + 2u * m->shard_count + 2 > n) return -1;
+    for (uint16_t s = 0; s < m->shard_count; s++) {
+        m->shard_owner[s] = get_u16(p + at + 2u * s);
+        if (m->shard_owner[s] >= m->owner_count) return -1;
+    }
+    at += 2u * m->shard_count;
+    m->connection_owner = get_u16(p + at);
+    return (long)(at + 2);
+}
+
+// The owner of the SKU named `name` under a name-hash map.
+static uint16_t owner_of_sku(const struct shard_map *m, const char *name) {
+    uint64_t h = hash_bytes((const uint8_t *)name, strlen(name));
+    return m->shard_owner[h & (uint64_t)(m->shard_count - 1)];
+}
+
+// §7.1 hello reply (version 2: with the shard map, stored in `map` when given).
 struct hello_reply { uint16_t version; uint8_t roles; int64_t server_time_ms; uint32_t frame_bytes_max, batch_items_max, in_flight_max; };
-static int parse_hello_reply(const uint8_t *payload, size_t n, struct hello_reply *r) {
-    if (n != 2 + 1 + 8 + 4 + 4 + 4) return -1;
+static int parse_hello_reply(const uint8_t *payload, size_t n, struct hello_reply *r, struct shard_map *map) {
+    if (n < 2 + 1 + 8 + 4 + 4 + 4) return -1;
     r->version = get_u16(payload);
     r->roles = payload[2];
     r->server_time_ms = get_i64(payload + 3);
     r->frame_bytes_max = get_u32(payload + 11);
     r->batch_items_max = get_u32(payload + 15);
     r->in_flight_max = get_u32(payload + 19);
-    return 0;
+    if (r->version < 2) return n == 23 ? 0 : -1;
+    struct shard_map ignored;
+    long taken = parse_shard_map(payload + 23, n - 23, map ? map : &ignored);
+    return taken >= 0 && (size_t)taken == n - 23 ? 0 : -1;
 }
 
 // §5 error payload: code, then a text message.
@@ -485,12 +553,19 @@ static struct {
     int server_pid;
     bool perf;
     const char *label;
+    bool shard_aware;
 } cfg = {
     .host = "127.0.0.1", .port = -1, .protocol = PROTOCOL_ATP, .scenario = SCENARIO_PING, .threads = 1,
     .connections = 50, .pipeline = 1, .seconds = 5, .warmup_seconds = 1, .keyspace = DEMO_SKUS * DEMO_LOCATIONS,
     .batch = 1000, .hot = 1, .ttl_ms = 1000, .seed = 1, .token = "demo-admin", .location = "DC-EAST",
     .doc = NULL, .server_pid = 0,
 };
+
+// The shard map (--shard-aware) and, per owner, the keys (query, batch) and hot SKUs (reserve) it
+// owns: a connection to owner o draws only those, so every request goes to the core that owns it.
+static struct shard_map shard_map;
+static uint32_t *keys_by_owner[OWNERS_MAX], key_count_by_owner[OWNERS_MAX];
+static uint32_t *hot_by_owner[OWNERS_MAX], hot_count_by_owner[OWNERS_MAX];
 
 // Limits from the server's hello reply (§6); defaults until then.
 static uint32_t server_frame_bytes_max = 16u << 20, server_batch_items_max = 100000, server_in_flight_max = 1024;
@@ -537,6 +612,46 @@ static void build_items(void) {
     }
 }
 
+// --shard-aware: the keys and hot SKUs each owner owns (by the SKU's name, as the server places it).
+static void build_owner_lists(void) {
+    uint16_t owners = shard_map.owner_count;
+    char sku[16];
+    if (cfg.scenario == SCENARIO_QUERY || cfg.scenario == SCENARIO_BATCH) {
+        uint32_t skus = (cfg.keyspace + DEMO_LOCATIONS - 1) / DEMO_LOCATIONS;
+        uint16_t *owner_of = malloc(skus * sizeof(uint16_t));
+        for (uint32_t n = 0; n < skus; n++) {
+            snprintf(sku, sizeof(sku), "SKU-%05u", n + 1);
+            owner_of[n] = owner_of_sku(&shard_map, sku);
+        }
+        for (uint16_t o = 0; o < owners; o++) keys_by_owner[o] = malloc(cfg.keyspace * sizeof(uint32_t));
+        for (uint32_t key = 0; key < cfg.keyspace; key++) {
+            uint16_t o = owner_of[key / DEMO_LOCATIONS];
+            keys_by_owner[o][key_count_by_owner[o]++] = key;
+        }
+        free(owner_of);
+    } else if (cfg.scenario == SCENARIO_RESERVE) {
+        for (uint16_t o = 0; o < owners; o++) hot_by_owner[o] = malloc(cfg.hot * sizeof(uint32_t));
+        for (uint32_t h = 0; h < cfg.hot; h++) {
+            snprintf(sku, sizeof(sku), "SKU-%05u", h + 1);
+            uint16_t o = owner_of_sku(&shard_map, sku);
+            hot_by_owner[o][hot_count_by_owner[o]++] = h;
+        }
+    }
+}
+
+// --shard-aware: the owner connection `i` sends to: owners in turn, skipping owners without keys
+// (hot SKUs) of the scenario.
+static uint16_t owner_of_connection(int i) {
+    uint16_t usable[OWNERS_MAX], count = 0;
+    for (uint16_t o = 0; o < shard_map.owner_count; o++) {
+        uint32_t has = cfg.scenario == SCENARIO_RESERVE ? hot_count_by_owner[o]
+                     : (cfg.scenario == SCENARIO_QUERY || cfg.scenario == SCENARIO_BATCH) ? key_count_by_owner[o] : 1;
+        if (has > 0) usable[count++] = o;
+    }
+    if (count == 0) die("--shard-aware: no core owns any key");
+    return usable[i % count];
+}
+
 // Builds the request templates of the scenario.
 static void build_requests(void) {
     uint32_t k = cfg.scenario == SCENARIO_BATCH ? cfg.batch : 1;
@@ -567,6 +682,7 @@ static void build_requests(void) {
         }
         max_request_bytes = 512; // the per-connection templates are built in make_reserve_template
     }
+    if (cfg.shard_aware) build_owner_lists();
 }
 
 // Reservation ids: "bench-<run>-<connection>-<counter>", counter 8 hex digits patched per request.
@@ -646,6 +762,9 @@ struct connection {
     uint64_t array_hits;
     bool array_bad;
     struct reserve_template *reserve;
+    // --shard-aware: the keys (query, batch) or hot SKU numbers (reserve) of this connection's owner
+    const uint32_t *keys;
+    uint32_t key_count;
 };
 
 struct worker {
@@ -728,7 +847,7 @@ static inline void encode_one(struct connection *c, uint64_t sent) {
         memcpy(f, request_head, request_head_length);
         uint8_t *p = f + request_head_length;
         for (uint32_t i = 0; i < k; i++) {
-            uint32_t key = random_below(&c->random, cfg.keyspace);
+            uint32_t key = c->keys ? c->keys[random_below(&c->random, c->key_count)] : random_below(&c->random, cfg.keyspace);
             memcpy(p, items.data + items.offset[key], items.length[key]);
             p += items.length[key];
         }
@@ -743,7 +862,8 @@ static inline void encode_one(struct connection *c, uint64_t sent) {
         struct reserve_template *t = c->reserve;
         memcpy(f, t->frame, t->length);
         put_hex32(f + t->counter_at, c->sequence);
-        if (cfg.hot > 1) memcpy(f + t->sku_at, hot_digits[random_below(&c->random, cfg.hot)], 5);
+        if (c->keys) memcpy(f + t->sku_at, hot_digits[c->keys[random_below(&c->random, c->key_count)]], 5);
+        else if (cfg.hot > 1) memcpy(f + t->sku_at, hot_digits[random_below(&c->random, cfg.hot)], 5);
         if (cfg.protocol == PROTOCOL_ATP) put_u32(f + 6, id);
         n = t->length;
         break;
@@ -968,9 +1088,9 @@ static void *worker_main(void *argument) {
 // Blocking set-up I/O (handshake, preload, stock top-up)
 
 #define SETUP_TIMEOUT_SECONDS 10
-static int connect_to(void) {
+static int connect_to_port(int port_number) {
     char port[16];
-    snprintf(port, sizeof(port), "%d", cfg.port);
+    snprintf(port, sizeof(port), "%d", port_number);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *list = NULL;
     int status = getaddrinfo(cfg.host, port, &hints, &list);
     if (status != 0) die("%s: %s", cfg.host, gai_strerror(status));
@@ -983,13 +1103,14 @@ static int connect_to(void) {
         fd = -1;
     }
     freeaddrinfo(list);
-    if (fd < 0) die("cannot connect to %s:%d: %s", cfg.host, cfg.port, strerror(errno));
+    if (fd < 0) die("cannot connect to %s:%d: %s", cfg.host, port_number, strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct timeval timeout = {.tv_sec = SETUP_TIMEOUT_SECONDS}; // set-up reads only; the load path never blocks
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     return fd;
 }
+static int connect_to(void) { return connect_to_port(cfg.port); }
 
 static void write_all(int fd, const void *data, size_t n) {
     const uint8_t *p = data;
@@ -1061,18 +1182,20 @@ static uint8_t *atp_call(struct reader *r, const uint8_t *request, size_t n, siz
     return f;
 }
 
-// Opens a connection and says hello (§3); returns the roles granted.
-static int atp_connect(struct reader *r, struct hello_reply *hello) {
-    r->fd = connect_to();
+// Opens a connection to `port` and says hello (§3), asking for version 2 (the shard map, stored in
+// `map` when given) with --shard-aware; returns the roles granted.
+static int atp_connect_port(struct reader *r, struct hello_reply *hello, int port, struct shard_map *map) {
+    r->fd = connect_to_port(port);
     uint8_t frame[2048];
     if (strlen(cfg.token) > 1024) die("token longer than 1,024 bytes");
-    size_t n = enc_hello(frame, 1, 1, 1, cfg.token, "atpbench");
+    size_t n = enc_hello(frame, 1, 1, cfg.shard_aware ? 2 : 1, cfg.token, "atpbench");
     size_t payload_length;
     uint8_t *payload = atp_call(r, frame, n, &payload_length, "hello");
-    if (parse_hello_reply(payload, payload_length, hello) != 0) die("hello: unreadable reply");
+    if (parse_hello_reply(payload, payload_length, hello, map) != 0) die("hello: unreadable reply");
     free(payload);
     return hello->roles;
 }
+static int atp_connect(struct reader *r, struct hello_reply *hello) { return atp_connect_port(r, hello, cfg.port, NULL); }
 
 static void reader_init(struct reader *r) {
     r->capacity = 1 << 16;
@@ -1194,7 +1317,21 @@ static void atp_setup(void) {
     struct reader r;
     reader_init(&r);
     struct hello_reply hello;
-    int roles = atp_connect(&r, &hello);
+    int roles = atp_connect_port(&r, &hello, cfg.port, &shard_map);
+    if (cfg.shard_aware) {
+        if (hello.version < 2) die("--shard-aware: the server speaks protocol version %u, which has no shard map", hello.version);
+        if (shard_map.placement != 1)
+            die("--shard-aware: the server's placement %u is not name-hash (a data directory from before name placement?)",
+                shard_map.placement);
+        for (uint16_t o = 0; o < shard_map.owner_count; o++)
+            if (shard_map.ports[o] == 0)
+                die("--shard-aware: core %u has no port of its own: start atpd with --thread-per-core --core-port-base N", o);
+        if (!cfg.quiet) {
+            fprintf(stderr, "atpbench: shard map: %u shards over %u cores, ports", shard_map.shard_count, shard_map.owner_count);
+            for (uint16_t o = 0; o < shard_map.owner_count; o++) fprintf(stderr, " %u", shard_map.ports[o]);
+            fprintf(stderr, "\n");
+        }
+    }
     server_frame_bytes_max = hello.frame_bytes_max;
     server_batch_items_max = hello.batch_items_max;
     server_in_flight_max = hello.in_flight_max;
@@ -1481,9 +1618,23 @@ static int self_test(const char *argv0) {
     const uint8_t *p;
     struct hello_reply hello;
     if ((p = reply_payload("hello.reply", OP_HELLO, FLAG_REPLY, &n)))
-        check(parse_hello_reply(p, n, &hello) == 0 && hello.version == 1 && hello.roles == 3 && hello.server_time_ms == 1700000000000 &&
+        check(parse_hello_reply(p, n, &hello, NULL) == 0 && hello.version == 1 && hello.roles == 3 && hello.server_time_ms == 1700000000000 &&
                   hello.frame_bytes_max == 16777216 && hello.batch_items_max == 100000 && hello.in_flight_max == 1024,
               "hello.reply", "version 1, roles query|reserve, limits 16 MiB / 100,000 / 1,024");
+    struct shard_map map;
+    if ((p = reply_payload("hello.reply.v2", OP_HELLO, FLAG_REPLY, &n)))
+        check(parse_hello_reply(p, n, &hello, &map) == 0 && hello.version == 2 && map.placement == 1 && map.shard_count == 4 &&
+                  map.owner_count == 2 && map.ports[0] == 7412 && map.ports[1] == 7413 && map.shard_owner[1] == 1 &&
+                  map.shard_owner[2] == 0 && map.connection_owner == 0,
+              "hello.reply.v2", "version 2, shard map: 4 shards over 2 owners on ports 7412 and 7413");
+    struct { const char *name; uint64_t hash; } hashes[] = {
+        {"SKU-00001", 0x431CCED2321B210Cull}, {"SKU-00002", 0x4257903D8037E807ull}, {"A", 0x4A9811570D6F3421ull},
+        {"BOOK-978-0-13-110362-7", 0x3BBE679C58BBDABAull}, {"caf\xc3\xa9", 0x40D3F18F95795B77ull},
+    };
+    bool hashes_ok = true;
+    for (size_t h = 0; h < sizeof(hashes) / sizeof(hashes[0]); h++)
+        hashes_ok &= hash_bytes((const uint8_t *)hashes[h].name, strlen(hashes[h].name)) == hashes[h].hash;
+    check(hashes_ok, "hashBytes", "the §7.1 vectors (SKU-00001, SKU-00002, A, BOOK-…, café)");
     if ((p = reply_payload("ping.reply", OP_PING, FLAG_REPLY, &n)))
         check(n == 16 && get_u64(p) == 0x0123456789abcdefull && get_i64(p + 8) == 1700000000123, "ping.reply", "nonce echoed, server time");
     if ((p = reply_payload("query.reply", OP_QUERY, FLAG_REPLY, &n)))
@@ -1608,6 +1759,8 @@ static void usage(FILE *out) {
             "  --perf                    with --server-pid: count the server's instructions with perf stat\n"
             "  --label TEXT              added to the output line as label=TEXT\n"
             "  --quiet                   no set-up notes on stderr\n"
+            "  --shard-aware             atp: read the shard map (protocol version 2) and send each key to the\n"
+            "                            port of the core that owns it (atpd --thread-per-core --core-port-base N)\n"
             "  --self-test [--doc PATH]  check the encoders against docs/PROTOCOL.md §10 and exit\n");
 }
 
@@ -1664,11 +1817,13 @@ static void parse_options(int argc, char **argv) {
         else if (!strcmp(option, "--perf")) cfg.perf = true;
         else if (!strcmp(option, "--label")) cfg.label = VALUE();
         else if (!strcmp(option, "--quiet")) cfg.quiet = true;
+        else if (!strcmp(option, "--shard-aware")) cfg.shard_aware = true;
         else { usage(stderr); die("unknown option '%s'", option); }
 #undef VALUE
     }
     if (cfg.port < 0) cfg.port = cfg.protocol == PROTOCOL_ATP ? 7411 : 6379;
     if (strlen(cfg.location) > 40) die("--location: at most 40 bytes");
+    if (cfg.shard_aware && cfg.protocol != PROTOCOL_ATP) die("--shard-aware: atp only");
 }
 
 static double timeval_us(struct timeval t) { return (double)t.tv_sec * 1e6 + (double)t.tv_usec; }
@@ -1707,7 +1862,17 @@ int main(int argc, char **argv) {
             struct reader r;
             reader_init(&r);
             struct hello_reply hello;
-            atp_connect(&r, &hello);
+            if (cfg.shard_aware) {
+                uint16_t owner = owner_of_connection(i);
+                struct shard_map seen;
+                atp_connect_port(&r, &hello, shard_map.ports[owner], &seen);
+                if (seen.connection_owner != owner)
+                    die("--shard-aware: port %u is served by core %u, not %u", shard_map.ports[owner], seen.connection_owner, owner);
+                if (cfg.scenario == SCENARIO_RESERVE) { c->keys = hot_by_owner[owner]; c->key_count = hot_count_by_owner[owner]; }
+                else if (cfg.scenario != SCENARIO_PING) { c->keys = keys_by_owner[owner]; c->key_count = key_count_by_owner[owner]; }
+            } else {
+                atp_connect(&r, &hello);
+            }
             if (r.length != 0) die("bytes after the hello reply");
             c->fd = r.fd;
             free(r.buffer);
@@ -1797,12 +1962,12 @@ int main(int argc, char **argv) {
            "seconds=%.3f requests=%" PRIu64 " rps=%.0f answers=%" PRIu64 " answers_per_s=%.0f p50_us=%.1f p99_us=%.1f "
            "p999_us=%.1f max_us=%.1f errors=%" PRIu64 " hits=%" PRIu64 " granted=%" PRIu64 " short=%" PRIu64 " other=%" PRIu64
            " replayed=%" PRIu64 " client_cpu_us=%.0f client_cpu_us_per_req=%.3f client_cpu_pct=%.1f server_cpu_us_per_req=%s "
-           "server_cpu_pct=%s server_instructions_per_req=%s\n",
+           "server_cpu_pct=%s server_instructions_per_req=%s shard_aware=%d\n",
            label, protocol, scenario_names[cfg.scenario], cfg.host, cfg.port, cfg.threads, cfg.connections, cfg.pipeline, k,
            cfg.keyspace, cfg.hot, elapsed, total.replies, requests / elapsed, total.answers, (double)total.answers / elapsed,
            percentile[0], percentile[1], percentile[2], percentile[3], total.errors, total.hits, total.granted, total.shorts,
            total.other, total.replayed, client_us, per_request, client_us / (elapsed * 1e4), server_cpu, server_pct,
-           server_instructions);
+           server_instructions, cfg.shard_aware ? 1 : 0);
     fflush(stdout);
     printf("%s %s: %.0f req/s", protocol, scenario_names[cfg.scenario], requests / elapsed);
     if (cfg.scenario == SCENARIO_BATCH) printf(" (%.0f answers/s)", (double)total.answers / elapsed);
