@@ -99,6 +99,45 @@ import Testing
         for connection in perCore + spare + [main] { await connection.close() }
     }
 
+    /// The Swift client's shard-aware mode: a connection per core, each request on its SKU's owner
+    /// (queries split by owner and put back in order, reservations on their first line's owner,
+    /// commit where the reserve went); everything it sends runs inline. Against a server without
+    /// ports per core the same client sends everything over its one connection.
+    @Test func theShardAwareClientRunsEveryRequestWhereItIsRead() async throws {
+        let fixture = try ServerFixture {
+            $0.threadPerCore = true
+            $0.ledger.workerCount = 2
+            $0.corePortBase = 0
+        }
+        let client = try await ATPShardAwareClient.connect(port: fixture.port, token: "demo-admin")
+        #expect(client.isShardAware && client.owners.count == 2)
+        let skus = (0..<30).map { "ROUTED-\($0)" }
+        _ = try await client.first.ingest(source: "wms", events: skus.enumerated().map { index, sku in
+            WireEvent(kind: .receive, sku: sku, location: "L", quantity: Int64(100 + index), sequence: UInt64(index + 1))
+        })
+        #expect(Set(skus.map { client.owner(ofSKU: $0) }).count == 2, "the SKUs sit on both cores")
+        let inlineBefore = try await client.first.stat("server.requests.inline") ?? 0
+        let answers = try await client.query(skus.map { .cell(sku: $0, location: "L") })
+        #expect(answers.answers.map(\.sellable) == skus.indices.map { Int64(100 + $0) }, "answers in the batch's order")
+        let inlineAfterQuery = try await client.first.stat("server.requests.inline") ?? 0
+        #expect(inlineAfterQuery - inlineBefore == 2, "the batch went as two parts, each answered where it was read")
+        for (index, sku) in skus.prefix(6).enumerated() {
+            let id = try ReservationID("routed-\(index)")
+            let held = try await client.reserve(WireReserveRequest(id: id, ttlMilliseconds: 60_000, mode: .allOrNothing,
+                                                                   lines: [WireReservationLine(sku: sku, target: .location("L"), quantity: 2)]))
+            #expect(held.state == .held)
+            #expect(try await client.commit(id).state == .committed)
+        }
+        await client.close()
+
+        let plain = try ServerFixture { $0.threadPerCore = false }
+        let fallback = try await ATPShardAwareClient.connect(port: plain.port, token: "demo-admin")
+        #expect(!fallback.isShardAware)
+        _ = try await fallback.first.ingest(source: "wms", events: [WireEvent(kind: .receive, sku: "X", location: "L", quantity: 3, sequence: 1)])
+        #expect(try await fallback.query([.cell(sku: "X", location: "L")]).answers[0].sellable == 3)
+        await fallback.close()
+    }
+
     /// Without thread-per-core the map has one owner per worker and no ports: send anywhere.
     @Test func withoutAPortPerCoreTheMapSaysSendAnywhere() async throws {
         let fixture = try ServerFixture {
