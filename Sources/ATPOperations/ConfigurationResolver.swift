@@ -89,7 +89,9 @@ public enum ConfigurationResolver {
         if let path = options.tokensFile { configuration.tokensFile = path }
         do {
             var origin = try configuration.loadTokens(environment: environment)
-            if configuration.tokens.isEmpty && (options.demo || options.configFile == nil) {
+            // The demo tokens only with --demo: a server started without configuration must not
+            // accept tokens everyone knows (atpd refuses to start with no tokens at all).
+            if configuration.tokens.isEmpty && options.demo {
                 configuration.tokens = ServerConfiguration.demoTokens
                 origin = .demo
             }

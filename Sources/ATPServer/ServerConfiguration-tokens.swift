@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ATPLedger
 import ATPProtocol
 import Foundation
@@ -39,6 +44,14 @@ extension ServerConfiguration {
         if let path = tokensFile {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ConfigurationError(key: "tokensFile", value: path, reason: "cannot be read")
+            }
+            // Secrets every user of the machine may read or change are not secrets: refuse them, as
+            // ssh refuses a private key with such a mode.
+            var status = stat()
+            if stat(path, &status) == 0, status.st_mode & 0o007 != 0 {
+                throw ConfigurationError(key: "tokensFile", value: path,
+                                         reason: "is open to every user (mode \(String(status.st_mode & 0o777, radix: 8))): "
+                                             + "chmod 600 it (or 640 for a service group)")
             }
             guard let text = String(data: data, encoding: .utf8) else {
                 throw ConfigurationError(key: "tokensFile", value: path, reason: "is not UTF-8 text")

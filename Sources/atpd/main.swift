@@ -152,6 +152,12 @@ struct ATPD: ParsableCommand {
             print("tokens from = \(resolved.tokenOrigin.rawValue)")
             return
         }
+        if configuration.tokens.isEmpty {
+            throw ValidationError(
+                "no tokens are configured, so no client could authenticate: set ATPD_TOKENS (\"name:roles:token\" "
+                    + "entries), tokensFile, or \"tokens\" in the configuration file (docs/CONFIGURATION.md), or start "
+                    + "with --demo to accept the demo tokens")
+        }
         let level = Logger.Level(configurationName: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { KeyValueLogHandler(label: $0, level: level) }
         let logger = Logger(label: "atpd")

@@ -177,6 +177,20 @@ import Testing
         #expect(try ConfigurationResolver.resolve(options, environment: [:]).configuration.metricsPort == 0)
     }
 
+    /// Without --demo, a start without any configuration accepts no token at all: the demo tokens
+    /// are everyone's (issue 14 item 11); atpd then refuses to start (AtpdTokensTests).
+    @Test func theDemoTokensOnlyWithDemo() throws {
+        let bare = try ConfigurationResolver.resolve(ATPDOptions(), environment: [:])
+        #expect(bare.configuration.tokens.isEmpty && bare.tokenOrigin == .none)
+        var options = ATPDOptions()
+        options.demo = true
+        let demo = try ConfigurationResolver.resolve(options, environment: [:])
+        #expect(demo.tokenOrigin == .demo && demo.configuration.tokens == ServerConfiguration.demoTokens)
+        // Configured tokens win over --demo's.
+        let configured = try ConfigurationResolver.resolve(options, environment: ["ATPD_TOKENS": "ops:admin:abc"])
+        #expect(configured.tokenOrigin == .environment && configured.configuration.tokens.map(\.name) == ["ops"])
+    }
+
     @Test func tokensComeFromTheEnvironmentBeforeTheFile() throws {
         var options = ATPDOptions()
         options.configFile = try Self.file(#"{"tokens": [{"name": "inline", "token": "in-file", "roles": ["query"]}]}"#)
@@ -204,6 +218,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: tokens) }
         var options = ATPDOptions()
         options.tokensFile = tokens
+        // Open to every user (the temporary file's 0644): refused, naming the mode and the fix.
+        do {
+            _ = try ConfigurationResolver.resolve(options, environment: [:])
+            Issue.record("a world-readable tokens file was accepted")
+        } catch {
+            #expect(error.key == "tokensFile" && error.value == tokens)
+            #expect(error.reason.contains("mode 644") && error.reason.contains("chmod 600"), "\(error.reason)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: tokens)
         let resolved = try ConfigurationResolver.resolve(options, environment: [:])
         #expect(resolved.tokenOrigin == .tokensFile)
         #expect(resolved.configuration.tokens.map(\.name) == ["web-shop", "loader"])

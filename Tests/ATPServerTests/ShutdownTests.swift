@@ -95,6 +95,9 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--port", "0", "--shards", "4", "--workers", "1", "--io-threads", "1"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["ATPD_TOKENS"] = "demo-ingest:ingest:demo-ingest"
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

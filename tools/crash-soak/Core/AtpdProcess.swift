@@ -28,6 +28,11 @@ public final class AtpdProcess: Sendable {
         }
     }
 
+    /// The demo tokens as `ATPD_TOKENS` entries (docs/CONFIGURATION.md): what the soak's clients
+    /// connect with, given to every atpd it starts unless the environment names tokens itself.
+    public static let demoTokens = "demo-admin:query+reserve+ingest+admin:demo-admin demo-query:query:demo-query "
+        + "demo-reserve:reserve+query:demo-reserve demo-ingest:ingest:demo-ingest"
+
     /// Starts `executable` with `arguments` and waits until it announces its port. A watchdog
     /// terminates a process that says nothing for `startTimeoutSeconds`, so this never hangs.
     /// Throws `StartFailure` (with atpd's output) when it exits or times out first.
@@ -41,6 +46,8 @@ public final class AtpdProcess: Sendable {
         // connection at once and shows as exited-under-load (use a core dump to see where).
         var environment = ProcessInfo.processInfo.environment
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        // atpd accepts the demo tokens only with --demo; the soak's clients use them.
+        if environment["ATPD_TOKENS"] == nil { environment["ATPD_TOKENS"] = AtpdProcess.demoTokens }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
