@@ -41,6 +41,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let coreIndex: Int?
     /// Replies executed inline during this read, flushed once when the read's frames are done.
     @exclusivity(unchecked) private var inlineReplies: ByteBuffer? = nil
+    /// The last flushed `inlineReplies`, kept to write the next read's replies into. Once the
+    /// channel has written it (usually within the flush) this is its only reference, and clearing
+    /// it reuses its storage: no allocation per read. While a write still holds it, clearing
+    /// copies on write, i.e. allocates as a new buffer would. Kept only up to
+    /// `spareReplyBufferBytesMax` of capacity, so an idle connection holds little.
+    @exclusivity(unchecked) private var spareReplyBuffer: ByteBuffer? = nil
+    private static let spareReplyBufferBytesMax = 64 << 10
     /// This read's queries for the connection's own core, answered together when the read's frames
     /// are done (their cache misses overlap); reused storage, no allocation per request once grown.
     @exclusivity(unchecked) private var inlineBatch = InlineQueryBatch()
@@ -410,7 +417,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The reply of an inline reservation operation answered before it returned.
     private func appendInlineReply(_ answer: ReservationReply, opcode: Opcode, requestID: UInt32) {
         guard let context else { return }
-        var buffer = inlineReplies.take() ?? context.channel.allocator.buffer(capacity: 256)
+        var buffer = inlineReplies.take() ?? replyBuffer(capacity: 256, context: context)
         RequestExecutor.encodeReservationReply(answer, opcode: opcode, requestID: requestID,
                                                catalog: executor.engine.catalog, into: &buffer)
         inlineReplies = buffer
@@ -424,7 +431,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let answered = executor.engine.answerInline(&inlineBatch, onCore: coreIndex)
         assert(answered, "inline queries on a loop that does not host their core")
         // Taken out of the property while written: a second reference would copy it on write.
-        var buffer = inlineReplies.take() ?? context.channel.allocator.buffer(capacity: 32 * inlineRequests.count + 64)
+        var buffer = inlineReplies.take() ?? replyBuffer(capacity: 32 * inlineRequests.count + 64, context: context)
         let catalog = executor.engine.catalog
         for inline in inlineRequests {
             RequestExecutor.encodeQueryReply(inlineBatch, answers: inline.answers, request: inline.request,
@@ -452,6 +459,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard context.channel.isActive else { return }
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if buffer.capacity <= Self.spareReplyBufferBytesMax { spareReplyBuffer = buffer }
+    }
+
+    /// An empty buffer for this read's inline replies: the spare one cleared when there is one
+    /// (`spareReplyBuffer`), else a new one of `capacity` bytes.
+    private func replyBuffer(capacity: Int, context: ChannelHandlerContext) -> ByteBuffer {
+        guard var buffer = spareReplyBuffer.take() else { return context.channel.allocator.buffer(capacity: capacity) }
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
     }
 
     // MARK: - Writing

@@ -61,12 +61,13 @@ import Testing
     }
 
     /// Thread-per-core with one core: every single-cell query is answered inline. Warm, a query
-    /// costs the server almost no allocation: the read's buffers, not the request (release: 0.13 a
-    /// query, two a read of 16; this debug build: 3.8).
+    /// costs the server no allocation in a release build (`perf probe` on malloc: 12 in 3.5 M
+    /// queries, since the reply buffer of a read is reused; 0.13 a query before). This debug build
+    /// allocates for itself: 3.688, deterministic (3.813 with a new buffer each read: two per read of 16).
     @Test func aSingleCellQueryAnsweredInlineAllocatesAlmostNothing() async throws {
         let perQuery = try await Self.allocationsPerQuery(threadPerCore: true)
         print("allocations: \(perQuery) per inline single-cell query (16 a read)")
-        #expect(perQuery <= 4.5, "an inline query allocates \(perQuery) objects on the server")
+        #expect(perQuery <= 3.72, "an inline query allocates \(perQuery) objects on the server")
     }
 
     /// Allocations per warm one-line reservation operation on a one-core thread-per-core server
