@@ -167,3 +167,26 @@ final class Box<Value>: @unchecked Sendable {
 extension Box where Value == Int {
     func add(_ delta: Int) { queue.sync { stored += delta } }
 }
+
+/// Hash flooding (issue 14 item 8): names are hashed into the index with a per-process seed, so
+/// names chosen to collide under the public hash (the one clients compute for placement) spread.
+@Suite struct NameFloodingTests {
+    @Test func namesThatCollideUnderThePublicHashDoNotMakeALongProbe() throws {
+        // 300 names whose public hashes share their low 10 bits: one home slot in a 1,024-entry
+        // index if the index used the public hash.
+        var names: [String] = []
+        var n = 0
+        while names.count < 300 {
+            var name = "FLOOD-\(n)"
+            let hash = name.withUTF8 { hashBytes(UnsafeRawBufferPointer($0)) }
+            if hash & 0x3FF == 0 { names.append(name) }
+            n += 1
+        }
+        let catalog = Catalog()
+        for name in names { _ = try catalog.location(name) }
+        #expect(catalog.count(.location) == 300)
+        let longest = catalog.longestProbe(.location)
+        #expect(longest < 40, "the longest probe run is \(longest) entries")
+        for (id, name) in names.enumerated() { #expect(catalog.existingLocation(name) == LocationID(UInt32(id))) }
+    }
+}

@@ -96,6 +96,9 @@ public final class Catalog: Sendable {
         Int(skus.placementNumber(sku.rawValue)) & (placement.shardCount - 1)
     }
 
+    /// The longest probe run of the `kind` table's index (tests of hash flooding).
+    package func longestProbe(_ kind: NameKind) -> Int { table(kind).longestProbe() }
+
     /// How many names of `kind` exist.
     public func count(_ kind: NameKind) -> Int { table(kind).count }
 

@@ -76,9 +76,12 @@ public struct ReservationID: Hashable, Sendable, CustomStringConvertible, Compar
     }
 }
 
-/// A fast, stable 64-bit hash of a byte string (8 bytes at a time, then a final avalanche).
-@inlinable public func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+/// A fast, stable 64-bit hash of a byte string (8 bytes at a time, then a final avalanche). With
+/// `seed` 0 it is the public hash of docs/PROTOCOL.md §7.1 (SKU placement, reservation homes);
+/// tables that clients fill by choosing names pass a secret per-process seed instead, so that no
+/// client can pick names that collide (hash flooding).
+@inlinable public func hashBytes(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+    var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ seed ^ UInt64(bytes.count)
     var index = 0
     let count = bytes.count
     while index + 8 <= count {
@@ -97,7 +100,7 @@ public struct ReservationID: Hashable, Sendable, CustomStringConvertible, Compar
         }
         hash = (hash ^ tail) &* 0x94D0_49BB_1331_11EB
     }
-    return mix64(hash)
+    return mix64(hash ^ seed)
 }
 
 /// The murmur3 finaliser: every input bit affects every output bit.

@@ -17,13 +17,18 @@ import Synchronization
 /// - The directory (id → chunk and offset) is a fixed array of page pointers; a page is allocated and
 ///   stored before any id in it is published.
 /// - The hash index is an open-addressing array of atomic 64-bit entries (hash tag in the high half,
-///   id + 1 in the low half, 0 = empty). On growth a complete new index is built and then published
+///   id + 1 in the low half, 0 = empty), hashed with a secret per-process seed (`indexHash`), never
+///   with the public placement hash: clients choose names and must not be able to make them collide. On growth a complete new index is built and then published
 ///   with a release store; old indexes are retired, not freed, until `deinit`, because a reader may
 ///   still be probing one. A reader of an old index misses only names inserted after it was retired,
 ///   and a miss always falls back to the locked insert path, which re-checks.
 /// - A SKU table under `.nameHash` placement keeps each id's placement number in pages like the
 ///   directory's, written before the id is published (the same release/acquire argument).
 /// - Every mutation happens while holding `insertLock`.
+/// The secret seed of every name index's hash in this process (issue 14 item 8: names come from
+/// clients, and with a public hash an ingest client could choose names that all probe one run).
+private let nameIndexSeed = UInt64.random(in: .min ... .max)
+
 final class NameTable: @unchecked Sendable {
     typealias Entry = UnsafeAtomic<UInt64>
 
@@ -96,12 +101,35 @@ final class NameTable: @unchecked Sendable {
 
     /// The id of `bytes`, or nil when never interned. Lock-free; cost: one hash and usually one probe.
     func lookup(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
-        lookup(bytes, hash: hashBytes(bytes))
+        lookup(bytes, hash: NameTable.indexHash(bytes))
+    }
+
+    /// The index's hash of a name: seeded per process, unlike the public placement hash.
+    @inline(__always) static func indexHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        hashBytes(bytes, seed: nameIndexSeed)
+    }
+
+    /// The longest distance of any name's index entry from its home position (tests: a flood of
+    /// names chosen to collide must not make one run long). Takes the insert lock.
+    package func longestProbe() -> Int {
+        insertLock.withLock { _ in
+            let index = currentIndex.load(ordering: .relaxed)
+            let mask = Int(index.load(as: UInt64.self))
+            var longest = 0
+            for slot in 0...mask {
+                let value = NameTable.entry(index, slot).load(ordering: .relaxed)
+                guard value != 0 else { continue }
+                let id = UInt32(truncatingIfNeeded: value) &- 1
+                let home = Int(truncatingIfNeeded: NameTable.indexHash(nameBytes(id))) & mask
+                longest = max(longest, (slot - home) & mask)
+            }
+            return longest
+        }
     }
 
     /// The id of `bytes`, interning it when new. Throws when the name is invalid or the table full.
     func intern(_ bytes: UnsafeRawBufferPointer) throws(InvalidNameError) -> UInt32 {
-        let hash = hashBytes(bytes)
+        let hash = NameTable.indexHash(bytes)
         if let id = lookup(bytes, hash: hash) { return id }
         try validateName(bytes, kind: kind)
         let result: Result<UInt32, InvalidNameError> = insertLock.withLock { _ in
@@ -110,7 +138,8 @@ final class NameTable: @unchecked Sendable {
             guard count < idsMax else { return .failure(InvalidNameError(kind: kind, problem: .tableFull)) }
             var placementNumber = UInt32(count)
             if placementPages != nil {
-                guard let assigned = SKUPlacementMap.assign(nameHash: hash, shardBits: placement.shardBits,
+                // The placement hash is the public one (clients compute it), not the index's.
+                guard let assigned = SKUPlacementMap.assign(nameHash: hashBytes(bytes), shardBits: placement.shardBits,
                                                             localCounts: &placementLocalCounts)
                 else { return .failure(InvalidNameError(kind: kind, problem: .tableFull)) }
                 placementNumber = assigned
@@ -241,7 +270,7 @@ final class NameTable: @unchecked Sendable {
     private func grownIndex(capacity: Int, ids: Int) -> UnsafeMutableRawPointer {
         let index = NameTable.allocateIndex(capacity: capacity)
         for id in 0..<ids {
-            NameTable.place(hash: hashBytes(nameBytes(UInt32(id))), id: UInt32(id), in: index)
+            NameTable.place(hash: NameTable.indexHash(nameBytes(UInt32(id))), id: UInt32(id), in: index)
         }
         return index
     }
