@@ -85,6 +85,7 @@ public enum ConfigurationResolver {
         if let host = options.metricsHost { configuration.metricsHost = host }
         if let port = options.metricsPort { configuration.metricsPort = port }
         if options.demo && configuration.metricsPort == nil { configuration.metricsPort = demoMetricsPort }
+        if let token = environment["ATPD_METRICS_TOKEN"], !token.isEmpty { configuration.metricsToken = token }
         if let level = options.logLevel { configuration.logLevel = level }
         if let path = options.tokensFile { configuration.tokensFile = path }
         do {

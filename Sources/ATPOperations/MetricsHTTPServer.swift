@@ -7,6 +7,8 @@ import Synchronization
 /// protocol's event loops.
 ///
 /// - `GET /metrics`: the Prometheus text format 0.0.4 (`ATPMetrics.scrape()`, run on a thread pool);
+///   with a `bearerToken`, only for a request that carries `Authorization: Bearer <token>` (401
+///   otherwise): the counters tell who reserves what, and the listener may face a network;
 /// - `GET /healthz`: 200 while the process serves HTTP at all;
 /// - `GET /readyz`: 200 when every `ReadinessChecks` condition holds, else 503 with the reasons;
 /// - any other path: 404; a method other than GET or HEAD: 405.
@@ -32,20 +34,23 @@ public final class MetricsHTTPServer: Sendable {
 
     private let metrics: MetricsSlot
 
-    /// Binds `host:port` and serves `metrics`. Throws when the address cannot be bound.
-    public convenience init(host: String, port: Int, metrics: ATPMetrics, readiness: ReadinessChecks) throws {
-        try self.init(host: host, port: port, readiness: readiness)
+    /// Binds `host:port` and serves `metrics` (to holders of `bearerToken` when given). Throws when
+    /// the address cannot be bound.
+    public convenience init(host: String, port: Int, metrics: ATPMetrics, readiness: ReadinessChecks,
+                            bearerToken: String? = nil) throws {
+        try self.init(host: host, port: port, readiness: readiness, bearerToken: bearerToken)
         attach(metrics)
     }
 
-    /// Binds `host:port` and serves health and readiness; `/metrics` answers 503 until `attach(_:)`.
-    /// Throws when the address cannot be bound.
-    public init(host: String, port: Int, readiness: ReadinessChecks) throws {
+    /// Binds `host:port` and serves health and readiness; `/metrics` answers 503 until `attach(_:)`,
+    /// and with `bearerToken` only to requests that carry it. Throws when the address cannot be bound.
+    public init(host: String, port: Int, readiness: ReadinessChecks, bearerToken: String? = nil) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
         let metrics = MetricsSlot()
-        let routes = MetricsRoutes(metrics: metrics, readiness: readiness, threadPool: threadPool)
+        let routes = MetricsRoutes(metrics: metrics, readiness: readiness, threadPool: threadPool,
+                                   bearerToken: bearerToken)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -92,24 +97,46 @@ struct MetricsRoutes: Sendable {
     let metrics: MetricsSlot
     let readiness: ReadinessChecks
     let threadPool: NIOThreadPool
+    /// The token `/metrics` requires, or nil (open, the default: the listener binds 127.0.0.1).
+    let bearerToken: String?
 
     struct Response: Sendable {
         var status: HTTPResponseStatus
         var contentType: String
         var body: [UInt8]
+        /// Headers beyond the content type, length and `Connection: close`.
+        var headers: [(name: String, value: String)] = []
 
         static func text(_ status: HTTPResponseStatus, _ text: String) -> Response {
             Response(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
         }
     }
 
-    func respond(method: HTTPMethod, uri: String, on eventLoop: EventLoop) -> EventLoopFuture<Response> {
+    /// Whether `authorization` (the request's `Authorization` header, if any) is `Bearer <token>`;
+    /// compared in constant time. True when no token is configured.
+    func authorizes(_ authorization: String?) -> Bool {
+        guard let bearerToken else { return true }
+        guard let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        let given = Array(authorization.utf8.dropFirst("Bearer ".utf8.count))
+        let expected = Array(bearerToken.utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for index in 0..<expected.count { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
+        return difference == 0
+    }
+
+    func respond(method: HTTPMethod, uri: String, authorization: String? = nil,
+                 on eventLoop: EventLoop) -> EventLoopFuture<Response> {
         guard method == .GET || method == .HEAD else {
             return eventLoop.makeSucceededFuture(.text(.methodNotAllowed, "only GET and HEAD are served\n"))
         }
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
         switch path {
         case "/metrics":
+            guard authorizes(authorization) else {
+                var refusal = Response.text(.unauthorized, "metrics need Authorization: Bearer <metricsToken>\n")
+                refusal.headers = [("WWW-Authenticate", "Bearer realm=\"atpd metrics\"")]
+                return eventLoop.makeSucceededFuture(refusal)
+            }
             guard let metrics = self.metrics.value.withLock({ $0 }) else {
                 return eventLoop.makeSucceededFuture(.text(.serviceUnavailable, "no metrics yet: atpd is starting\n"))
             }
@@ -150,7 +177,8 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             guard let head = request, !answered else { return }
             answered = true
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            routes.respond(method: head.method, uri: head.uri, on: context.eventLoop).whenComplete { result in
+            routes.respond(method: head.method, uri: head.uri, authorization: head.headers.first(name: "Authorization"),
+                           on: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
                 switch result {
                 case .success(let response): handler.write(response, head: head, context: context)
@@ -170,6 +198,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: "\(response.body.count)")
         headers.add(name: "Connection", value: "close")
+        for header in response.headers { headers.add(name: header.name, value: header.value) }
         let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         if head.method != .HEAD {

@@ -59,6 +59,7 @@ extension ServerConfiguration {
         if let grace = try reader.int("shutdownGraceMilliseconds") { shutdownGraceMilliseconds = grace }
         if let host = try reader.string("metricsHost") { metricsHost = host }
         if let port = try reader.int("metricsPort") { metricsPort = port }
+        if let token = try reader.string("metricsToken") { metricsToken = token }
         if let level = try reader.string("logLevel") { logLevel = level }
         if let path = try reader.string("tokensFile") { tokensFile = path }
         if let path = try reader.string("dataDirectory") { dataDirectory = path }

@@ -55,6 +55,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// TCP port of the metrics and health HTTP listener (`/metrics`, `/healthz`, `/readyz`); nil
     /// turns it off, 0 picks a free port. Default nil (off; `atpd --demo` uses 9411).
     public var metricsPort: Int? = nil
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <metricsToken>`
+    /// (`/healthz` and `/readyz` stay open). The environment variable `ATPD_METRICS_TOKEN` wins over
+    /// the file. Default nil (open: the listener binds 127.0.0.1 by default).
+    public var metricsToken: String? = nil
     /// Lowest level logged: trace, debug, info, notice, warning, error or critical. Default "info".
     public var logLevel: String = "info"
     /// The levels `logLevel` accepts, lowest first (swift-log's).
@@ -140,6 +144,9 @@ public struct ServerConfiguration: Sendable, Equatable {
             throw ConfigurationError(key: "logLevel", value: logLevel,
                                      reason: "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
+        if let metricsToken, metricsToken.isEmpty || metricsToken.contains(where: \.isWhitespace) {
+            throw ConfigurationError(key: "metricsToken", value: "(hidden)", reason: "must be non-empty, without spaces")
+        }
         if let tokensFile, tokensFile.isEmpty {
             throw ConfigurationError(key: "tokensFile", value: tokensFile, reason: "must not be empty")
         }
@@ -198,6 +205,7 @@ extension ServerConfiguration {
             "outboundBytesHighWaterMark = \(outboundBytesHighWaterMark)",
             "shutdownGraceMilliseconds = \(shutdownGraceMilliseconds)",
             "metricsHost = \(metricsHost)", "metricsPort = \(metricsPort.map { "\($0)" } ?? "off")",
+            "metricsToken = \(metricsToken == nil ? "(none: /metrics is open)" : "(hidden)")",
             "logLevel = \(logLevel)", "tokensFile = \(tokensFile ?? "(none)")",
             "dataDirectory = \(dataDirectory ?? "(none: in memory)")", "durability = \(durability)",
             "snapshotIntervalSeconds = \(snapshotIntervalSeconds)", "snapshotsKept = \(snapshotsKept)",

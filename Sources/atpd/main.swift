@@ -290,13 +290,19 @@ struct RunningServer: Sendable {
         readiness.add("startup") { phase.reason }
         var listener: MetricsHTTPServer? = nil
         if let metricsPort = configuration.metricsPort {
-            listener = try MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort, readiness: readiness)
+            listener = try MetricsHTTPServer(host: configuration.metricsHost, port: metricsPort, readiness: readiness,
+                                             bearerToken: configuration.metricsToken)
             let bound = listener?.port ?? metricsPort
             logger.info("metrics and health listening", metadata: [
                 "metrics": "http://\(configuration.metricsHost):\(bound)/metrics",
                 "healthz": "http://\(configuration.metricsHost):\(bound)/healthz",
                 "readyz": "http://\(configuration.metricsHost):\(bound)/readyz",
+                "metricsToken": configuration.metricsToken == nil ? "none" : "required",
             ])
+            let loopback = ["127.0.0.1", "::1", "localhost"].contains(configuration.metricsHost)
+            if configuration.metricsToken == nil && !loopback {
+                logger.warning("/metrics is readable by anyone who reaches \(configuration.metricsHost):\(bound); set ATPD_METRICS_TOKEN (or metricsToken) to require a bearer token")
+            }
         }
         let ledger: DurableLedger?
         let server: ATPServer

@@ -191,6 +191,18 @@ import Testing
         #expect(configured.tokenOrigin == .environment && configured.configuration.tokens.map(\.name) == ["ops"])
     }
 
+    @Test func theMetricsTokenComesFromTheEnvironmentBeforeTheFileAndIsNeverPrinted() throws {
+        var options = ATPDOptions()
+        options.configFile = try Self.file(#"{"metricsToken": "from-file"}"#)
+        defer { try? FileManager.default.removeItem(atPath: options.configFile!) }
+        #expect(try ConfigurationResolver.resolve(options, environment: [:]).configuration.metricsToken == "from-file")
+        let resolved = try ConfigurationResolver.resolve(options, environment: ["ATPD_METRICS_TOKEN": "from-env"])
+        #expect(resolved.configuration.metricsToken == "from-env")
+        let printed = resolved.configuration.describe()
+        #expect(printed.contains("metricsToken = (hidden)") && !printed.contains("from-env"))
+        #expect(try Self.refusal(file: #"{"metricsToken": "two words"}"#)?.key == "metricsToken")
+    }
+
     @Test func tokensComeFromTheEnvironmentBeforeTheFile() throws {
         var options = ATPDOptions()
         options.configFile = try Self.file(#"{"tokens": [{"name": "inline", "token": "in-file", "roles": ["query"]}]}"#)

@@ -19,6 +19,29 @@ import ATPTestSupport
         #expect(Int(metrics.headers["content-length"] ?? "") == metrics.body.utf8.count)
     }
 
+    /// With a metrics token, /metrics answers only a request that carries it (issue 14 item 10);
+    /// health and readiness stay open for load balancers.
+    @Test func aMetricsTokenClosesMetricsButNotHealth() throws {
+        let fixture = try OperationsFixture()
+        let guarded = try MetricsHTTPServer(host: "127.0.0.1", port: 0, metrics: fixture.metrics,
+                                            readiness: fixture.readiness, bearerToken: "scrape-s3cret")
+        defer { guarded.shutdown() }
+        let port = try #require(guarded.port)
+        func get(_ path: String, authorization: String? = nil) throws -> HTTPAnswer {
+            let header = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+            return try HTTPAnswer.exchange(port: port, request: "GET \(path) HTTP/1.1\r\nHost: x\r\n\(header)\r\n")
+        }
+        let anonymous = try get("/metrics")
+        #expect(anonymous.status == 401 && anonymous.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+        #expect(!anonymous.body.contains("atp_cells"))
+        #expect(try get("/metrics", authorization: "Bearer wrong").status == 401)
+        #expect(try get("/metrics", authorization: "Bearer scrape-s3cre").status == 401)
+        #expect(try get("/metrics", authorization: "Basic c2NyYXBlLXMzY3JldA==").status == 401)
+        let allowed = try get("/metrics", authorization: "Bearer scrape-s3cret")
+        #expect(allowed.status == 200 && allowed.body.contains("# TYPE atp_cells gauge"))
+        #expect(try get("/healthz").status == 200 && get("/readyz").status == 200)
+    }
+
     @Test func readyzReportsEveryFailingCondition() throws {
         let fixture = try OperationsFixture()
         let recovered = Flag()
