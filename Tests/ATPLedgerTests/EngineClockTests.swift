@@ -38,7 +38,7 @@ import Testing
         defer { engine.shutdown() }
         let sku = try! engine.catalog.sku("SKU-1"), location = try! engine.catalog.location("S1")
         let source = try! engine.catalog.source("feed")
-        engine.apply(EventBatch(events: [StockEvent(kind: .receive, sku: sku, location: location, quantity: 10,
+        _ = engine.apply(EventBatch(events: [StockEvent(kind: .receive, sku: sku, location: location, quantity: 10,
                                                     source: source, sequence: 1)]))
         let reply = engine.reserve(ReserveRequest(id: try! ReservationID("R1"),
                                                   lines: [ReservationLine(sku: sku, target: .location(location), quantity: 3)],

@@ -17,7 +17,7 @@ import Testing
 
     @Test(arguments: [1, 2, 3])
     func agreesWithADictionary(seed: UInt64) {
-        var table = ReservationTable<Entry>()
+        let table = ReservationTable<Entry>()
         var model: [ReservationID: Int] = [:]
         var random = SplitMix64(seed: seed)
         for step in 0..<60_000 {
@@ -59,7 +59,7 @@ import Testing
 
     /// A slot keeps naming its value while other values come and go around it.
     @Test func slotsDoNotMove() {
-        var table = ReservationTable<Entry>()
+        let table = ReservationTable<Entry>()
         let kept = table.insert(Entry(id: Self.id(0), value: 42))
         for number in 1..<5_000 { table.insert(Entry(id: Self.id(number), value: number)) }
         for number in stride(from: 1, to: 5_000, by: 2) { table.removeValue(forKey: Self.id(number)) }

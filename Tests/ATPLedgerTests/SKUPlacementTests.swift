@@ -66,7 +66,7 @@ import Testing
         for (n, name) in names.enumerated() {
             events.append(f.event(.receive, name, n % 2 == 0 ? "S1" : "S2", Int64(n + 1)))
         }
-        f.engine.apply(EventBatch(events: events))
+        _ = f.engine.apply(EventBatch(events: events))
         for name in names {
             #expect(f.engine.shardIndex(of: f.sku(name)) == placement.shardIndex(ofSKUNamed: name))
             #expect(f.engine.coreIndex(of: f.sku(name)) == placement.shardIndex(ofSKUNamed: name)! % 2)
