@@ -26,6 +26,15 @@ public struct ProtocolLimits: Sendable, Equatable {
     /// `frameBytesMax` of memory each. Default 4,096 (a `hello` with the longest token and client
     /// name is 1,109 bytes). See `FrameDecoder.forHandshake(limits:)`.
     public var handshakeFrameBytesMax: Int = 4096
+    /// Connections that may be open without a successful `hello` at once. One more closes the
+    /// oldest of them with the notice `tooManyConnections` (not the new one, so silent connections
+    /// cannot lock clients out). Default 1,000.
+    public var unauthenticatedConnectionsMax: Int = 1000
+    /// How long a connection may take to complete `hello`, in milliseconds; then it gets the notice
+    /// `unauthenticated` and is closed. Default 60,000: generous, since a client stalled by its own
+    /// overload must not be cut off; the budget above is what keeps silent connections from
+    /// locking others out.
+    public var handshakeTimeoutMilliseconds: Int = 60_000
 
     /// The defaults.
     public init() {}
@@ -62,6 +71,10 @@ public struct ProtocolLimits: Sendable, Equatable {
         try require(inFlightRequestsMax >= 1 && inFlightRequestsMax <= Int(UInt32.max), "inFlightRequestsMax",
                     inFlightRequestsMax, "must be from 1 to 4,294,967,295")
         try require(connectionsMax >= 1, "connectionsMax", connectionsMax, "must be >= 1")
+        try require(unauthenticatedConnectionsMax >= 1, "unauthenticatedConnectionsMax", unauthenticatedConnectionsMax,
+                    "must be >= 1")
+        try require(handshakeTimeoutMilliseconds >= 1, "handshakeTimeoutMilliseconds", handshakeTimeoutMilliseconds,
+                    "must be >= 1")
         try require(tokenBytesMax >= 0 && tokenBytesMax <= Int(UInt16.max), "tokenBytesMax", tokenBytesMax,
                     "must be from 0 to 65,535")
         try require(handshakeFrameBytesMax >= handshakeFrameBytesNeeded && handshakeFrameBytesMax <= frameBytesMax,

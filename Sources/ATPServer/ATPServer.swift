@@ -79,6 +79,7 @@ public final class ATPServer: Sendable {
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark
         let eventLoops = self.eventLoops
+        let handshakes = PendingHandshakes(budget: configuration.limits.unauthenticatedConnectionsMax)
         func bootstrap(childGroup: any EventLoopGroup) -> ServerBootstrap {
             ServerBootstrap(group: group, childGroup: childGroup)
                 .serverChannelOption(.backlog, value: 1024)
@@ -94,7 +95,7 @@ public final class ATPServer: Sendable {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
                             executor: executor, counters: counters, coreIndex: eventLoops?.coreIndex(of: channel.eventLoop),
-                            metrics: requestMetrics.recorder(for: channel.eventLoop),
+                            metrics: requestMetrics.recorder(for: channel.eventLoop), handshakes: handshakes,
                             onClose: { registry.remove($0) }))
                     }
                 }

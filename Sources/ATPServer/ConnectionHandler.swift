@@ -93,9 +93,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var queriesStalledSince: NIODeadline? = nil
     private var mailbox: ReplyMailbox? = nil
     private var context: ChannelHandlerContext? = nil
+    /// The connections waiting for their `hello`, and this one's place among them until its own
+    /// succeeds (nil then, and without a registry).
+    private let handshakes: PendingHandshakes?
+    private var handshakeTicket: UInt64? = nil
+    private var handshakeTimer: Scheduled<Void>? = nil
 
     init(executor: RequestExecutor, counters: ServerCounters, coreIndex: Int? = nil, metrics: LoopRequestMetrics,
-         onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
+         handshakes: PendingHandshakes? = nil, onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
+        self.handshakes = handshakes
         self.executor = executor
         self.counters = counters
         self.coreIndex = coreIndex
@@ -118,11 +124,42 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if open > limits.connectionsMax {
             counters.connectionsRefused.wrappingIncrement(ordering: .relaxed)
             closeWithNotice(.tooManyConnections, "\(limits.connectionsMax) connections are open; retry later")
+        } else if let handshakes {
+            // Until its hello succeeds the connection waits within the handshake budget, and for
+            // at most handshakeTimeoutMilliseconds (issue 14 item 5).
+            let (ticket, oldest) = handshakes.admit(context.channel)
+            handshakeTicket = ticket
+            counters.handshakesPending.store(handshakes.count, ordering: .relaxed)
+            oldest?.pipeline.fireUserInboundEventTriggered(HandshakeEvictedEvent())
+            let timeout = limits.handshakeTimeoutMilliseconds
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            handshakeTimer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout))) {
+                bound.value.handshakeTimedOut(afterMilliseconds: timeout)
+            }
         }
         context.fireChannelActive()
     }
 
+    /// The connection's `hello` did not succeed in time: say so and close.
+    private func handshakeTimedOut(afterMilliseconds timeout: Int) {
+        guard handshakeTicket != nil, case .awaitingHello = machine.state else { return }
+        counters.handshakesTimedOut.wrappingIncrement(ordering: .relaxed)
+        leaveHandshakes()
+        closeWithNotice(.unauthenticated, "no successful hello within \(timeout) ms (handshakeTimeoutMilliseconds)")
+    }
+
+    /// Takes the connection out of the waiting handshakes (its hello succeeded, or it closes).
+    private func leaveHandshakes() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        guard let ticket = handshakeTicket, let handshakes else { return }
+        handshakeTicket = nil
+        handshakes.remove(ticket)
+        counters.handshakesPending.store(handshakes.count, ordering: .relaxed)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        leaveHandshakes()
         machine.close()
         dropUnstartedRequests()
         counters.connectionsOpen.wrappingDecrement(ordering: .relaxed)
@@ -155,6 +192,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is HandshakeEvictedEvent {
+            // Removed from the waiting handshakes by the admission that evicted it.
+            guard handshakeTicket != nil else { return }
+            handshakeTicket = nil
+            handshakeTimer?.cancel()
+            counters.handshakesEvicted.wrappingIncrement(ordering: .relaxed)
+            closeWithNotice(.tooManyConnections, "\(limits.unauthenticatedConnectionsMax) connections are waiting "
+                            + "for their hello (unauthenticatedConnectionsMax); this, the oldest, is closed")
+            return
+        }
         if event is ServerShutdownEvent {
             machine.drain()
             if inFlight == 0 { closeWithNotice(.shuttingDown, "the server is shutting down") }
@@ -283,6 +330,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 if let roles {
                     machine.authenticated(as: roles)
                     decoder = FrameDecoder(limits: limits)
+                    leaveHandshakes()
                 }
                 write([writer], thenClose: roles == nil)
                 return

@@ -96,6 +96,8 @@ extension ServerConfiguration {
             if let v = try limits.int("batchItemsMax") { self.limits.batchItemsMax = v }
             if let v = try limits.int("inFlightRequestsMax") { self.limits.inFlightRequestsMax = v }
             if let v = try limits.int("connectionsMax") { self.limits.connectionsMax = v }
+            if let v = try limits.int("unauthenticatedConnectionsMax") { self.limits.unauthenticatedConnectionsMax = v }
+            if let v = try limits.int("handshakeTimeoutMilliseconds") { self.limits.handshakeTimeoutMilliseconds = v }
             if let v = try limits.int("tokenBytesMax") { self.limits.tokenBytesMax = v }
             if let v = try limits.int("handshakeFrameBytesMax") { self.limits.handshakeFrameBytesMax = v }
             try limits.refuseUnknownKeys()

@@ -224,6 +224,8 @@ extension ServerConfiguration {
             "limits.frameBytesMax = \(limits.frameBytesMax)", "limits.batchItemsMax = \(limits.batchItemsMax)",
             "limits.inFlightRequestsMax = \(limits.inFlightRequestsMax)",
             "limits.connectionsMax = \(limits.connectionsMax)", "limits.tokenBytesMax = \(limits.tokenBytesMax)",
+            "limits.unauthenticatedConnectionsMax = \(limits.unauthenticatedConnectionsMax)",
+            "limits.handshakeTimeoutMilliseconds = \(limits.handshakeTimeoutMilliseconds)",
             "limits.handshakeFrameBytesMax = \(limits.handshakeFrameBytesMax)",
         ]
         for grant in tokens { lines.append("tokens[\(grant.name)] = (hidden) roles \(grant.roles)") }

@@ -9,6 +9,11 @@ final class ServerCounters: Sendable {
     let connectionsOpen = ManagedAtomic<Int>(0)
     let connectionsAccepted = ManagedAtomic<UInt64>(0)
     let connectionsRefused = ManagedAtomic<UInt64>(0)
+    /// Connections closed waiting for `hello`: the oldest when the budget ran out, and timeouts.
+    let handshakesEvicted = ManagedAtomic<UInt64>(0)
+    let handshakesTimedOut = ManagedAtomic<UInt64>(0)
+    /// Connections waiting for their `hello` now (set by the server from `PendingHandshakes`).
+    let handshakesPending = ManagedAtomic<Int>(0)
     let framesReceived = ManagedAtomic<UInt64>(0)
     let requestsAnswered = ManagedAtomic<UInt64>(0)
     /// Requests executed inline, on the connection's own core (thread-per-core); part of `requestsAnswered`.
@@ -46,6 +51,9 @@ final class ServerCounters: Sendable {
             StatEntry("server.connections.open", .signed(Int64(connectionsOpen.load(ordering: .relaxed)))),
             StatEntry("server.connections.accepted", .unsigned(connectionsAccepted.load(ordering: .relaxed))),
             StatEntry("server.connections.refused", .unsigned(connectionsRefused.load(ordering: .relaxed))),
+            StatEntry("server.connections.unauthenticated", .signed(Int64(handshakesPending.load(ordering: .relaxed)))),
+            StatEntry("server.handshakes.evicted", .unsigned(handshakesEvicted.load(ordering: .relaxed))),
+            StatEntry("server.handshakes.timedOut", .unsigned(handshakesTimedOut.load(ordering: .relaxed))),
             StatEntry("server.frames.received", .unsigned(framesReceived.load(ordering: .relaxed))),
             StatEntry("server.requests.answered", .unsigned(requestsAnswered.load(ordering: .relaxed))),
             StatEntry("server.requests.inline", .unsigned(requestsInline.load(ordering: .relaxed))),

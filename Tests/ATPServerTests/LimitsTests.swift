@@ -34,6 +34,48 @@ import Testing
         #expect(try await raw.waitUntilClosed(), "the server closes", sourceLocation: sourceLocation)
     }
 
+    // MARK: - Unauthenticated connections (issue 14 item 5)
+
+    /// A connection that never says hello is closed after handshakeTimeoutMilliseconds, with the
+    /// notice unauthenticated. (Read from the server in-process: a client of this test, stalled by
+    /// the rest of the suite, could miss a deadline this short itself.)
+    @Test func aSilentConnectionIsClosedAfterTheHandshakeTimeout() async throws {
+        let fixture = try ServerFixture { $0.limits.handshakeTimeoutMilliseconds = 500 }
+        let silent = try await fixture.raw()
+        try await Self.expectNoticeThenClose(silent, .unauthenticated)
+        let stats = Dictionary(uniqueKeysWithValues: fixture.server.serverStatistics().map { ($0.name, $0.value) })
+        #expect(stats["server.handshakes.timedOut"] == .unsigned(1))
+        #expect(try await eventually {
+            fixture.server.serverStatistics().first { $0.name == "server.connections.unauthenticated" }?.value == .signed(0)
+        })
+    }
+
+    /// Silent connections cannot lock clients out: past unauthenticatedConnectionsMax the oldest
+    /// waiting one is closed (tooManyConnections), and a client's hello still gets through.
+    @Test func pastTheHandshakeBudgetTheOldestSilentConnectionMakesRoom() async throws {
+        let fixture = try ServerFixture {
+            $0.limits.unauthenticatedConnectionsMax = 3
+            $0.limits.handshakeTimeoutMilliseconds = 600_000  // only the budget closes anything here
+        }
+        var silent: [RawClient] = []
+        for _ in 0..<3 { silent.append(try await fixture.raw()) }
+        let client = try await fixture.connect()  // the fourth waiting connection: the oldest goes
+        try await Self.expectNoticeThenClose(silent[0], .tooManyConnections)
+        #expect(try await client.ping(nonce: 1) == 1_700_000_000_000)
+        #expect(try await client.stat("server.handshakes.evicted") == 1)
+        #expect(try await eventually { try await client.stat("server.connections.unauthenticated") == 2 })
+        // Three more silent ones: five waiting for a budget of three, so the two oldest go; clients
+        // keep getting in.
+        for _ in 0..<3 { silent.append(try await fixture.raw()) }
+        for index in 1..<3 { try await Self.expectNoticeThenClose(silent[index], .tooManyConnections) }
+        #expect(try await eventually { try await client.stat("server.handshakes.evicted") == 3 })
+        let second = try await fixture.connect()
+        #expect(try await second.ping(nonce: 2) == 1_700_000_000_000)
+        for raw in silent.suffix(3) { await raw.close() }
+        await client.close()
+        await second.close()
+    }
+
     // MARK: - frameBytesMax
 
     @Test func aFrameOfExactlyFrameBytesMaxIsServedAndOneByteMoreIsRefusedBeforeItsBody() async throws {
