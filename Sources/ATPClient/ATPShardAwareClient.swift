@@ -144,7 +144,15 @@ final class ReservationHomes: Sendable {
         var start = 0
     }
     private let state = Mutex(State())
-    private let capacity = 65_536
+    let capacity: Int
+
+    init(capacity: Int = 65_536) {
+        precondition(capacity >= 1)
+        self.capacity = capacity
+    }
+
+    /// Entries kept for ordering (tests: bounded by twice the capacity).
+    var orderCount: Int { state.withLock { $0.order.count - $0.start } }
 
     func set(_ id: ReservationID, owner: Int) {
         state.withLock { state in
@@ -153,8 +161,10 @@ final class ReservationHomes: Sendable {
                 state.owners[state.order[state.start]] = nil
                 state.start += 1
             }
-            if state.start > capacity {
-                state.order.removeFirst(state.start)
+            // Released ids leave `owners` but stay in `order`: compact it before it outgrows twice
+            // the capacity, so a client that reserves and releases forever holds bounded memory.
+            if state.order.count - state.start > 2 * capacity || state.start > capacity {
+                state.order = state.order[state.start...].filter { state.owners[$0] != nil }
                 state.start = 0
             }
         }

@@ -1,4 +1,4 @@
-import ATPClient
+@testable import ATPClient
 import ATPLedger
 import ATPProtocol
 import ATPServer
@@ -241,5 +241,22 @@ import Testing
         })
         #expect(try await client.release(id).state == .expired)
         await client.close()
+    }
+}
+
+/// The shard-aware client's memory of where its reservations went stays bounded, however many it
+/// reserves and releases.
+@Suite struct ReservationHomesTests {
+    @Test func releasedAndEvictedIdsDoNotAccumulate() throws {
+        let homes = ReservationHomes(capacity: 8)
+        for n in 0..<1_000 {
+            let id = try ReservationID("r-\(n)")
+            homes.set(id, owner: n % 2)
+            if n % 3 != 0 { homes.remove(id) }
+            #expect(homes.orderCount <= 16, "after \(n): \(homes.orderCount) ids kept in order")
+        }
+        let last = try ReservationID("r-999")
+        #expect(homes.owner(of: last) == 1)
+        #expect(homes.owner(of: try ReservationID("r-0")) == nil, "the oldest were forgotten")
     }
 }
