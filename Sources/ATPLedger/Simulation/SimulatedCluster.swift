@@ -433,15 +433,24 @@ package final class SimulatedCluster {
             holds: parts.flatMap(\.holds), dedupWindows: parts.flatMap(\.dedupWindows), shardCells: shardCells)
     }
 
-    /// Interns, in id order, every name the journals' `names` records define, before a replay of
-    /// the journals alone. A stream is self-contained from the snapshot its generation started from
-    /// (docs/DURABILITY.md, "Names"); replayed from its first record instead, a later generation may
-    /// use a name that only another stream's earlier generation defined. The check "recovery from
-    /// the journals alone equals recovery from the snapshot" needs those names first: under
-    /// `.nameHash` placement a SKU's shard comes from its name. Production never replays the
-    /// journals alone past a snapshot (segments a snapshot covers are deleted).
+    /// Interns, in id order, every name the journals' `names` records define, and those of the
+    /// newest snapshot, before a replay of the journals alone. A stream is self-contained from the
+    /// snapshot its generation started from (docs/DURABILITY.md, "Names"); replayed from its first
+    /// record instead, a later generation may use a name that only another stream's earlier
+    /// generation defined, or one only the snapshot holds (interned, captured by the snapshot, then
+    /// its names record lost unsynced in a crash: seed 12199). The check "recovery from the journals
+    /// alone equals recovery from the snapshot" needs those names first: under `.nameHash`
+    /// placement a SKU's shard comes from its name. Names carry no state (ids never change), so the
+    /// check still compares what the journals alone rebuild. Production never replays the journals
+    /// alone past a snapshot (segments a snapshot covers are deleted).
     private func defineNamesOfEveryJournal(in catalog: Catalog) {
         var names: [NameKind: [Int: [UInt8]]] = [:]
+        if let image = snapshots.last {
+            for kind in [NameKind.sku, .location, .channel, .source] {
+                let list = image.names(kind)
+                for id in 0..<list.count { names[kind, default: [:]][id] = list.withName(id) { Array($0) } }
+            }
+        }
         for journal in journals {
             for record in journal.records(after: 0) where record.kind == WorkerInputKind.names.rawValue {
                 record.payload.withUnsafeBytes { bytes in
