@@ -74,7 +74,9 @@ import Testing
         // The warm-up's queries are answered inline too; all of them were, none was forwarded.
         #expect(inline >= requests, "\(inline) of at least \(requests) queries answered inline")
         let answered = try await client.stat("server.requests.answered") ?? 0
-        #expect(answered - inline < 10, "only this client's own few requests were not inline")
+        // Not inline: the hellos (atpbench's set-up connection, its four, this client's), this
+        // client's ingest and stats: a handful, where forwarding would be half of the thousands.
+        #expect(answered - inline < 20, "only the set-up requests were not inline (\(answered - inline))")
         await client.close()
     }
 }
