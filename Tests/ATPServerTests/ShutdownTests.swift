@@ -125,6 +125,7 @@ import Testing
     @Test(.enabled(if: atpdPath != nil, "the atpd executable is built next to the tests"))
     func sigtermDrainsAndExitsZero() async throws {
         let (process, output, port) = try Self.startAtpd(try #require(Self.atpdPath))
+        defer { if process.isRunning { process.terminate() } }  // when the test throws half-way
         let client = try await ATPConnection.connect(port: port, token: "demo-ingest")
         let reply = try await client.ingest(source: "feed", events: [Self.receive("SKU-1", 1)])
         #expect(reply.appliedCount == 1)

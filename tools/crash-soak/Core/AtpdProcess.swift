@@ -99,6 +99,12 @@ public final class AtpdProcess: Sendable {
         log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
+    /// A process nobody can stop any more is stopped: a test that throws half-way must not leave
+    /// its atpd running.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// Sends `signal` (SIGKILL, SIGTERM...) to the process.
     public func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
