@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ATPLedger
+import ATPSnapshot
 
 /// `<data>/placement`: how the data directory's SKUs are placed on shards (docs/DURABILITY.md,
 /// "The data directory"). Journal records and snapshots name SKUs by id and keep each SKU's state on
@@ -24,16 +20,14 @@ struct PlacementFile: Equatable {
     /// read or does not say a known scheme and a valid shard count.
     static func read(directory: String) throws(DurabilityError) -> PlacementFile? {
         let path = directory + "/" + fileName
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            if errno == ENOENT { return nil }
-            throw .dataDirectory(path: path, reason: String(cString: strerror(errno)))
+        let bytes: [UInt8]
+        do {
+            guard let read = try FileSystem.readFile(path) else { return nil }
+            bytes = read
+        } catch {
+            throw .dataDirectory(path: path, reason: "\(error)")
         }
-        defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: 256)
-        let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
-        guard count >= 0 else { throw .dataDirectory(path: path, reason: String(cString: strerror(errno))) }
-        let text = String(decoding: bytes[0..<count], as: UTF8.self)
+        let text = String(decoding: bytes.prefix(256), as: UTF8.self)
         var scheme: SKUPlacementScheme?
         var shardCount: Int?
         for line in text.split(separator: "\n") {
@@ -59,25 +53,13 @@ struct PlacementFile: Equatable {
     /// Writes the file into `directory` durably (temporary file, fsync, rename, fsync of the directory).
     func write(directory: String) throws(DurabilityError) {
         let path = directory + "/" + PlacementFile.fileName
-        let temporary = path + ".tmp"
-        func fail(_ operation: String, _ target: String) -> DurabilityError {
-            .dataDirectory(path: target, reason: "\(operation): \(String(cString: strerror(errno)))")
+        do {
+            try FileSystem.writeFile(path + ".tmp", Array(text.utf8))
+            try FileSystem.move(path + ".tmp", to: path)
+            try FileSystem.sync(directory)
+        } catch {
+            throw .dataDirectory(path: path, reason: "\(error)")
         }
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw fail("open", temporary) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress!, $0.count) }
-        guard written == bytes.count, fsync(descriptor) == 0 else {
-            let failure = fail(written == bytes.count ? "fsync" : "write", temporary)
-            close(descriptor)
-            throw failure
-        }
-        close(descriptor)
-        guard rename(temporary, path) == 0 else { throw fail("rename", path) }
-        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw fail("open", directory) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else { throw fail("fsync", directory) }
     }
 
     /// The placement to open `directory` with: its file's; else the snapshot's (`snapshot`); else,

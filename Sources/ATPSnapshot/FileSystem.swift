@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// The few POSIX file calls the store needs, each turning a failure into `SnapshotError.io`.
-enum FileSystem {
+/// The few POSIX file calls the store (and the durable ledger's placement file) needs, each turning a
+/// failure into `SnapshotError.io`.
+package enum FileSystem {
     static func error(_ operation: String, _ path: String, _ code: Int32 = errno) -> SnapshotError {
         .io(operation: operation, path: path, errno: code, message: String(cString: strerror(code)))
     }
@@ -71,12 +72,12 @@ enum FileSystem {
         }
     }
 
-    static func move(_ from: String, to: String) throws(SnapshotError) {
+    package static func move(_ from: String, to: String) throws(SnapshotError) {
         if rename(from, to) != 0 { throw error("rename", "\(from) -> \(to)") }
     }
 
     /// fsyncs a file or directory (a directory's fsync makes renames and creations in it durable).
-    static func sync(_ path: String) throws(SnapshotError) {
+    package static func sync(_ path: String) throws(SnapshotError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw error("open", path) }
         defer { close(descriptor) }
@@ -84,7 +85,7 @@ enum FileSystem {
     }
 
     /// Writes `bytes` to a new file (replacing an old one) and fsyncs it.
-    static func writeFile(_ path: String, _ bytes: [UInt8]) throws(SnapshotError) {
+    package static func writeFile(_ path: String, _ bytes: [UInt8]) throws(SnapshotError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw error("open", path) }
         defer { close(descriptor) }
@@ -109,7 +110,7 @@ enum FileSystem {
     }
 
     /// Reads a whole small file; nil when it does not exist.
-    static func readFile(_ path: String) throws(SnapshotError) -> [UInt8]? {
+    package static func readFile(_ path: String) throws(SnapshotError) -> [UInt8]? {
         var bytes: [UInt8] = []
         let found = try readChunks(path, chunkBytes: 1 << 16) { bytes.append(contentsOf: $0) }
         return found ? bytes : nil
