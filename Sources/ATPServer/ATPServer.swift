@@ -20,7 +20,7 @@ public final class ATPServer: Sendable {
     /// The loops that host the engine's cores (thread-per-core), or nil.
     private let eventLoops: ServerEventLoops?
     private let threadPool: NIOThreadPool
-    private let counters = ServerCounters()
+    private let counters: ServerCounters
     /// Per-request counters recorded on the event loops (frames sent by outcome, query latency).
     public let requestMetrics: RequestMetrics
     private let connections = ConnectionRegistry()
@@ -40,6 +40,7 @@ public final class ATPServer: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.snapshot = snapshot
+        counters = ServerCounters(handshakeBudget: configuration.limits.unauthenticatedConnectionsMax)
         if configuration.threadPerCore {
             let loops = eventLoops ?? ServerEventLoops(count: configuration.ledger.workerCount)
             guard loops.count == configuration.ledger.workerCount else {
@@ -79,7 +80,6 @@ public final class ATPServer: Sendable {
         let registry = self.connections
         let highWater = configuration.outboundBytesHighWaterMark
         let eventLoops = self.eventLoops
-        let handshakes = PendingHandshakes(budget: configuration.limits.unauthenticatedConnectionsMax)
         func bootstrap(childGroup: any EventLoopGroup) -> ServerBootstrap {
             ServerBootstrap(group: group, childGroup: childGroup)
                 .serverChannelOption(.backlog, value: 1024)
@@ -95,7 +95,7 @@ public final class ATPServer: Sendable {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
                             executor: executor, counters: counters, coreIndex: eventLoops?.coreIndex(of: channel.eventLoop),
-                            metrics: requestMetrics.recorder(for: channel.eventLoop), handshakes: handshakes,
+                            metrics: requestMetrics.recorder(for: channel.eventLoop),
                             onClose: { registry.remove($0) }))
                     }
                 }

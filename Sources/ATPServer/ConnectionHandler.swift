@@ -93,15 +93,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var queriesStalledSince: NIODeadline? = nil
     private var mailbox: ReplyMailbox? = nil
     private var context: ChannelHandlerContext? = nil
-    /// The connections waiting for their `hello`, and this one's place among them until its own
-    /// succeeds (nil then, and without a registry).
-    private let handshakes: PendingHandshakes?
+    /// This connection's place among those waiting for their `hello` (`counters.handshakes`) until
+    /// its own succeeds; nil then.
     private var handshakeTicket: UInt64? = nil
     private var handshakeTimer: Scheduled<Void>? = nil
 
     init(executor: RequestExecutor, counters: ServerCounters, coreIndex: Int? = nil, metrics: LoopRequestMetrics,
-         handshakes: PendingHandshakes? = nil, onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
-        self.handshakes = handshakes
+         onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
         self.executor = executor
         self.counters = counters
         self.coreIndex = coreIndex
@@ -124,12 +122,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if open > limits.connectionsMax {
             counters.connectionsRefused.wrappingIncrement(ordering: .relaxed)
             closeWithNotice(.tooManyConnections, "\(limits.connectionsMax) connections are open; retry later")
-        } else if let handshakes {
+        } else {
             // Until its hello succeeds the connection waits within the handshake budget, and for
             // at most handshakeTimeoutMilliseconds (issue 14 item 5).
-            let (ticket, oldest) = handshakes.admit(context.channel)
+            let (ticket, oldest) = counters.handshakes.admit(context.channel)
             handshakeTicket = ticket
-            counters.handshakesPending.store(handshakes.count, ordering: .relaxed)
             oldest?.pipeline.fireUserInboundEventTriggered(HandshakeEvictedEvent())
             let timeout = limits.handshakeTimeoutMilliseconds
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -152,10 +149,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func leaveHandshakes() {
         handshakeTimer?.cancel()
         handshakeTimer = nil
-        guard let ticket = handshakeTicket, let handshakes else { return }
+        guard let ticket = handshakeTicket else { return }
         handshakeTicket = nil
-        handshakes.remove(ticket)
-        counters.handshakesPending.store(handshakes.count, ordering: .relaxed)
+        counters.handshakes.remove(ticket)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -4,6 +4,11 @@ import Atomics
 
 /// Connection and frame counters of one server, updated from event loops without locks.
 final class ServerCounters: Sendable {
+    /// Counters of a server that lets `handshakeBudget` connections wait for their `hello` at once.
+    init(handshakeBudget: Int) {
+        handshakes = PendingHandshakes(budget: handshakeBudget)
+    }
+
     /// Wall-clock time the server was created, in milliseconds since 1970.
     let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
     let connectionsOpen = ManagedAtomic<Int>(0)
@@ -12,8 +17,8 @@ final class ServerCounters: Sendable {
     /// Connections closed waiting for `hello`: the oldest when the budget ran out, and timeouts.
     let handshakesEvicted = ManagedAtomic<UInt64>(0)
     let handshakesTimedOut = ManagedAtomic<UInt64>(0)
-    /// Connections waiting for their `hello` now (set by the server from `PendingHandshakes`).
-    let handshakesPending = ManagedAtomic<Int>(0)
+    /// The connections waiting for their `hello` (their count is `server.connections.unauthenticated`).
+    let handshakes: PendingHandshakes
     let framesReceived = ManagedAtomic<UInt64>(0)
     let requestsAnswered = ManagedAtomic<UInt64>(0)
     /// Requests executed inline, on the connection's own core (thread-per-core); part of `requestsAnswered`.
@@ -51,7 +56,7 @@ final class ServerCounters: Sendable {
             StatEntry("server.connections.open", .signed(Int64(connectionsOpen.load(ordering: .relaxed)))),
             StatEntry("server.connections.accepted", .unsigned(connectionsAccepted.load(ordering: .relaxed))),
             StatEntry("server.connections.refused", .unsigned(connectionsRefused.load(ordering: .relaxed))),
-            StatEntry("server.connections.unauthenticated", .signed(Int64(handshakesPending.load(ordering: .relaxed)))),
+            StatEntry("server.connections.unauthenticated", .signed(Int64(handshakes.count))),
             StatEntry("server.handshakes.evicted", .unsigned(handshakesEvicted.load(ordering: .relaxed))),
             StatEntry("server.handshakes.timedOut", .unsigned(handshakesTimedOut.load(ordering: .relaxed))),
             StatEntry("server.frames.received", .unsigned(framesReceived.load(ordering: .relaxed))),
