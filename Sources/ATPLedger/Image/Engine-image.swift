@@ -78,14 +78,12 @@ extension Engine {
 }
 
 extension Catalog {
-    /// The placement numbers of the SKUs `names` (this catalog's, `image(.sku)`), in id order:
-    /// recomputed from the names, which gives the numbers the table assigned.
+    /// The placement numbers of the SKUs `names` (this catalog's, `image(.sku)`), in id order, as
+    /// the table assigned them.
     func placementMap(of names: NameListImage) -> SKUPlacementMap {
-        guard let map = SKUPlacementMap(scheme: placement.scheme, shardCount: placement.shardCount, names: names) else {
-            preconditionFailure("the catalog placed more SKUs than a shard numbers")
-        }
-        assert((0..<UInt32(names.count)).allSatisfy { map.placement(of: $0) == placementNumber(of: SKUID($0)) })
-        return map
+        let placements = placement.scheme == .nameHash
+            ? (0..<UInt32(names.count)).map { placementNumber(of: SKUID($0)) } : []
+        return SKUPlacementMap(scheme: placement.scheme, shardCount: placement.shardCount, placements: placements)
     }
 
     /// The names of `kind` as a packed list, in id order.

@@ -79,15 +79,12 @@ struct SKUPlacementMap: Sendable {
         localCounts = scheme == .nameHash ? Array(repeating: 0, count: shardCount) : []
     }
 
-    /// The placements of `names` (SKU names in id order); nil when one shard would get more SKUs
-    /// than it can number (`append`).
-    init?(scheme: SKUPlacementScheme, shardCount: Int, names: NameListImage) {
+    /// A map of `placements` already assigned (by id), as a catalog holds them.
+    init(scheme: SKUPlacementScheme, shardCount: Int, placements: [UInt32]) {
         self.init(scheme: scheme, shardCount: shardCount)
         guard scheme == .nameHash else { return }
-        placements.reserveCapacity(names.count)
-        for id in 0..<names.count {
-            guard names.withName(id, { append(id: UInt32(id), nameHash: hashBytes($0)) }) != nil else { return nil }
-        }
+        self.placements = placements
+        for placement in placements { localCounts[Int(placement) & (shardCount - 1)] += 1 }
     }
 
     /// Assigns the next id's placement from its name's hash (`hashBytes`); returns nil when its shard
