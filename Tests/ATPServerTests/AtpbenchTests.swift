@@ -13,27 +13,13 @@ import Testing
     static let compiler = ["/usr/bin/cc", "/usr/bin/clang", "/opt/swift/usr/bin/clang"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    /// Runs `executable` with `arguments`; returns its exit status and standard output.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
     /// Compiles atpbench into a new temporary directory (the caller removes it).
     static func build() throws -> (URL, String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("atpbench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let binary = directory.path + "/atpbench"
         let source = root.appendingPathComponent("tools/atpbench/atpbench.c").path
-        let (status, _) = try run(try #require(compiler), ["-O1", "-pthread", "-o", binary, source])
+        let (status, _) = try runToExit(try #require(compiler), ["-O1", "-pthread", "-o", binary, source])
         #expect(status == 0, "cc atpbench.c")
         return (directory, binary)
     }
@@ -42,7 +28,7 @@ import Testing
     func theSelfTestPassesAndAShardAwareRunIsAnsweredInline() async throws {
         let (directory, binary) = try Self.build()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let selfTest = try Self.run(binary, ["--self-test", "--doc", Self.root.appendingPathComponent("docs/PROTOCOL.md").path])
+        let selfTest = try runToExit(binary, ["--self-test", "--doc", Self.root.appendingPathComponent("docs/PROTOCOL.md").path])
         #expect(selfTest.status == 0, "atpbench --self-test: \(selfTest.output)")
         #expect(selfTest.output.contains("hello.reply.v2") && selfTest.output.contains("hashBytes"))
 
@@ -58,7 +44,7 @@ import Testing
             WireEvent(kind: .receive, sku: String(format: "SKU-%05d", n), location: "DC-EAST", quantity: 5, sequence: UInt64(n))
         })
         let inlineBefore = try await client.stat("server.requests.inline") ?? 0
-        let run = try Self.run(binary, [
+        let run = try runToExit(binary, [
             "--scenario", "query", "--port", "\(fixture.port)", "--shard-aware", "--connections", "4", "--pipeline", "4",
             "--keyspace", "462", "--seconds", "0.3", "--warmup-seconds", "0.1", "--quiet",
         ])

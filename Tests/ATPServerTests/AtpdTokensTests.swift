@@ -4,24 +4,13 @@ import Testing
 /// atpd as a process: it accepts the demo tokens only with --demo, refuses to start when no token
 /// is configured at all, and refuses a tokens file every user may read (issue 14 item 11).
 @Suite struct AtpdTokensTests {
-    /// Runs atpd with `arguments` and `environment` (added to a clean one) until it exits (at most
-    /// 20 s); returns its status and everything it printed.
+    /// Runs atpd with `arguments` and `environment` (over the test's, without its ATPD_TOKENS)
+    /// until it exits (at most 20 s); returns its status and everything it printed.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(ShutdownTests.atpdPath))
-        process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment
-        merged["ATPD_TOKENS"] = nil
-        for (key, value) in environment { merged[key] = value }
-        process.environment = merged
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { [process] in if process.isRunning { process.terminate() } }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runToExit(try #require(ShutdownTests.atpdPath), arguments, includingStandardError: true, timeoutSeconds: 20) {
+            $0["ATPD_TOKENS"] = nil
+            $0.merge(environment) { $1 }
+        }
     }
 
     @Test(.enabled(if: ShutdownTests.atpdPath != nil, "the atpd executable is built next to the tests"))
