@@ -103,19 +103,12 @@ extension CoreLedger {
     }
 
     private func replayNames(_ reader: inout RecordReader) throws(RecordDecodingError) {
-        guard let kind = NameKind(rawValue: try reader.read(UInt8.self)), kind != .reservation else {
-            throw RecordDecodingError("name kind")
-        }
-        let first = Int(try reader.read(UInt32.self))
-        let count = try reader.readCount(itemBytes: 3)
-        for id in first..<(first + count) {
-            let length = Int(try reader.read(UInt16.self))
-            let bytes = try reader.readBytes(length)
+        try reader.readNames { kind, id, bytes throws(RecordDecodingError) in
             let known = catalog.count(kind)
             if id < known {
                 let same = catalog.withName(kind, id: UInt32(id)) { $0.elementsEqual(bytes) }
                 guard same else { throw RecordDecodingError("\(kind) id \(id) names another \(kind) than before") }
-                continue
+                return
             }
             guard id == known else { throw RecordDecodingError("\(kind) id \(id) defined before id \(known)") }
             let interned: UInt32

@@ -102,3 +102,21 @@ extension RecordReader {
         return ChannelDefinition(id: id, locations: locations, bufferUnits: buffer, capPercent: cap)
     }
 }
+
+extension RecordReader {
+    /// Reads a `names` record's payload up to its end (docs/DURABILITY.md: kind, first id, count,
+    /// each name's length and bytes), calling `body` with each name's kind, id and bytes in id order.
+    mutating func readNames(
+        _ body: (NameKind, Int, UnsafeRawBufferPointer) throws(RecordDecodingError) -> Void
+    ) throws(RecordDecodingError) {
+        guard let kind = NameKind(rawValue: try read(UInt8.self)), kind != .reservation else {
+            throw RecordDecodingError("name kind")
+        }
+        let first = Int(try read(UInt32.self))
+        let count = try readCount(itemBytes: 3)
+        for id in first..<(first + count) {
+            let length = Int(try read(UInt16.self))
+            try body(kind, id, try readBytes(length))
+        }
+    }
+}

@@ -453,16 +453,10 @@ package final class SimulatedCluster {
         }
         for journal in journals {
             for record in journal.records(after: 0) where record.kind == WorkerInputKind.names.rawValue {
+                // A damaged record is left to the replay, which refuses it with the reason.
                 record.payload.withUnsafeBytes { bytes in
                     var reader = RecordReader(bytes)
-                    guard let kind = try? NameKind(rawValue: reader.read(UInt8.self)), kind != .reservation,
-                          let first = try? Int(reader.read(UInt32.self)), let count = try? Int(reader.read(UInt32.self))
-                    else { return }
-                    for id in first..<(first + count) {
-                        guard let length = try? Int(reader.read(UInt16.self)), let name = try? reader.readBytes(length)
-                        else { return }
-                        names[kind, default: [:]][id] = Array(name)
-                    }
+                    try? reader.readNames { kind, id, name in names[kind, default: [:]][id] = Array(name) }
                 }
             }
         }
