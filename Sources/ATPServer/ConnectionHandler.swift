@@ -145,7 +145,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         closeWithNotice(.unauthenticated, "no successful hello within \(timeout) ms (handshakeTimeoutMilliseconds)")
     }
 
-    /// Takes the connection out of the waiting handshakes (its hello succeeded, or it closes).
+    /// Takes the connection out of the waiting handshakes (its hello succeeded, it was evicted, or it
+    /// closes). Idempotent.
     private func leaveHandshakes() {
         handshakeTimer?.cancel()
         handshakeTimer = nil
@@ -189,10 +190,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is HandshakeEvictedEvent {
-            // Removed from the waiting handshakes by the admission that evicted it.
+            // The admission that evicted it removed it already; leaving again is harmless.
             guard handshakeTicket != nil else { return }
-            handshakeTicket = nil
-            handshakeTimer?.cancel()
+            leaveHandshakes()
             counters.handshakesEvicted.wrappingIncrement(ordering: .relaxed)
             closeWithNotice(.tooManyConnections, "\(limits.unauthenticatedConnectionsMax) connections are waiting "
                             + "for their hello (unauthenticatedConnectionsMax); this, the oldest, is closed")
