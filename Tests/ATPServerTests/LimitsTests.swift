@@ -57,8 +57,23 @@ import Testing
             $0.limits.unauthenticatedConnectionsMax = 3
             $0.limits.handshakeTimeoutMilliseconds = 600_000  // only the budget closes anything here
         }
+        // "Oldest" is the order the server admits connections in; with several loops that need not
+        // be the order they were opened, so each is opened once the one before is admitted (read
+        // from the server in-process: no connection of its own).
+        func serverStat(_ name: String) -> Int64? {
+            switch fixture.server.serverStatistics().first(where: { $0.name == name })?.value {
+            case .signed(let value): value
+            case .unsigned(let value): Int64(value)
+            case nil: nil
+            }
+        }
+        func openSilent(thenUntil stat: String, is value: Int64) async throws -> RawClient {
+            let raw = try await fixture.raw()
+            #expect(try await eventually { serverStat(stat) == value }, "\(stat) reaches \(value)")
+            return raw
+        }
         var silent: [RawClient] = []
-        for _ in 0..<3 { silent.append(try await fixture.raw()) }
+        for count in 1...3 { silent.append(try await openSilent(thenUntil: "server.connections.unauthenticated", is: Int64(count))) }
         let client = try await fixture.connect()  // the fourth waiting connection: the oldest goes
         try await Self.expectNoticeThenClose(silent[0], .tooManyConnections)
         #expect(try await client.ping(nonce: 1) == 1_700_000_000_000)
@@ -66,7 +81,9 @@ import Testing
         #expect(try await eventually { try await client.stat("server.connections.unauthenticated") == 2 })
         // Three more silent ones: five waiting for a budget of three, so the two oldest go; clients
         // keep getting in.
-        for _ in 0..<3 { silent.append(try await fixture.raw()) }
+        silent.append(try await openSilent(thenUntil: "server.connections.unauthenticated", is: 3))
+        silent.append(try await openSilent(thenUntil: "server.handshakes.evicted", is: 2))
+        silent.append(try await openSilent(thenUntil: "server.handshakes.evicted", is: 3))
         for index in 1..<3 { try await Self.expectNoticeThenClose(silent[index], .tooManyConnections) }
         #expect(try await eventually { try await client.stat("server.handshakes.evicted") == 3 })
         let second = try await fixture.connect()
