@@ -1,17 +1,20 @@
 import Foundation
 
 /// Runs `executable` with `arguments` to its end (terminated after `timeoutSeconds`), with the
-/// test process's environment changed by `environment`; returns its exit status and its standard
-/// output, followed by its standard error when `includingStandardError`.
+/// test process's environment, changed by `environment` when given (else inherited as it is);
+/// returns its exit status and its standard output, followed by its standard error when
+/// `includingStandardError`.
 func runToExit(_ executable: String, _ arguments: [String], includingStandardError: Bool = false,
                timeoutSeconds: Double = 60,
-               environment: (inout [String: String]) -> Void = { _ in }) throws -> (status: Int32, output: String) {
+               environment: ((inout [String: String]) -> Void)? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    var merged = ProcessInfo.processInfo.environment
-    environment(&merged)
-    process.environment = merged
+    if let environment {
+        var merged = ProcessInfo.processInfo.environment
+        environment(&merged)
+        process.environment = merged
+    }
     let output = Pipe()
     process.standardOutput = output
     process.standardError = includingStandardError ? output : FileHandle.nullDevice
