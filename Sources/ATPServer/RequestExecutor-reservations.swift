@@ -48,7 +48,6 @@ extension RequestExecutor {
                                   completion: @escaping ReservationCompletion) -> Bool {
         switch request {
         case .reserve(let reserve):
-            guard engine.coreIndex(ofReservation: reserve.id) == core else { return false }
             return engine.reserveInline(ledgerRequest(reserve), onCore: core, completion: completion)
         case .commit(let id):
             return engine.commitInline(id, onCore: core, completion: completion)

@@ -5,13 +5,14 @@ import ATPLedger
 /// id); values are little-endian, fixed layouts.
 enum SnapshotFormat {
     /// Bumped on any incompatible change. Version 2 added hold status and origin, reservation
-    /// parts and awaited acknowledgements, and the workers' journal generations; a reader accepts
-    /// versions 1 and 2 and refuses others.
-    static let version: UInt32 = 3
-    static let versionsRead: ClosedRange<UInt32> = 1...3
+    /// parts and awaited acknowledgements, and the workers' journal generations; version 3 the SKU
+    /// placement, version 4 reservation home shards. A reader accepts versions 1 to 4 and refuses
+    /// others.
+    static let version: UInt32 = 4
+    static let versionsRead: ClosedRange<UInt32> = 1...4
 
     /// The layout of reservations and holds (`LedgerImage.version`) of a format version: version 3
-    /// only added the `skuPlacement` meta entry to version 2.
+    /// only added the `skuPlacement` meta entry to version 2, version 4 each reservation's home shard.
     static func imageVersion(ofFormat version: UInt32) -> Int { min(Int(version), 2) }
     /// Named databases, in the order they are written (`meta` last).
     static let databases = ["names", "cells", "reservations", "holds", "channels", "dedup", "meta"]
@@ -283,10 +284,12 @@ enum SnapshotFormat {
             writer.u64(part.generation)
             writer.u64(part.prepareLSN)
         }
+        writer.u32(UInt32(reservation.homeShard ?? Int(UInt32.max)))
         return writer.bytes
     }
 
-    /// A reservation entry; version 1 ends after the lines (no acknowledgements, no parts).
+    /// A reservation entry; version 1 ends after the lines (no acknowledgements, no parts), versions
+    /// 2 and 3 after the parts (no home shard: the id's hashed shard).
     static func decodeReservation(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, version: UInt32)
         throws(Malformed) -> ReservationImage
     {
@@ -329,11 +332,16 @@ enum SnapshotFormat {
                                                       prepareLSN: try reader.u64()))
                 }
             }
+            var homeShard: Int?
+            if version >= 4 {
+                let home = try reader.u32()
+                homeShard = home == UInt32.max ? nil : Int(home)
+            }
             guard reader.isAtEnd else { throw Malformed("reservation \(id): trailing bytes") }
             return ReservationImage(
                 request: ReserveRequest(id: id, lines: lines, ttlMilliseconds: ttl, mode: mode), state: state,
                 lineGrants: grants, expiresAtMilliseconds: expiresAt, settledAtMilliseconds: settledAt, parts: parts,
-                acknowledgementsAwaited: acknowledgementsAwaited)
+                acknowledgementsAwaited: acknowledgementsAwaited, homeShard: homeShard)
         } catch let error as Malformed {
             throw error
         } catch {

@@ -51,6 +51,12 @@ import Testing
         first.engine.checkInvariants()
         let firstState = EngineState(first.engine)
         #expect(!firstState.reservations.isEmpty)
+        // The old build's records stay on their ids' hashed shards, and are found there by id.
+        let shardMask = first.engine.configuration.shardCount - 1
+        for record in firstState.reservations {
+            let hashed = Int(truncatingIfNeeded: record.id.stableHash) & shardMask
+            #expect(record.homeShard == hashed && first.engine.homeShardIndex(of: record.id) == hashed, "\(record.id)")
+        }
         try first.close(finalSnapshot: false)
 
         // Second start, from the same version-1 snapshot and both journals' records (version 1,
@@ -77,6 +83,10 @@ import Testing
         #expect(thirdState.holds == firstState.holds)
         #expect(thirdState.dedup == firstState.dedup)
         #expect(thirdState.channels == firstState.channels)
+        // Every remembered reservation answers a release by id (none is lost to routing).
+        for record in thirdState.reservations {
+            #expect(third.engine.release(record.id).error != .unknownReservation, "\(record.id)")
+        }
     }
 }
 

@@ -152,8 +152,8 @@ final class ReferenceLedger {
     let configuration: LedgerConfiguration
     /// The shard of a SKU (dedup windows are per (source, shard)).
     let shardOf: (SKUID) -> Int
-    /// The home shard of a reservation id (forgetting runs per home shard).
-    let homeOf: (ReservationID) -> Int
+    /// The home shard of a new reservation (forgetting runs per home shard).
+    let homeOf: (ReserveRequest) -> Int
 
     private(set) var nowMilliseconds: Int64
     private(set) var cells: [CellKey: ReferenceCell] = [:]
@@ -174,7 +174,7 @@ final class ReferenceLedger {
     private var seen: [DedupKey: SeenSequences] = [:]
 
     init(configuration: LedgerConfiguration, nowMilliseconds: Int64, shardOf: @escaping (SKUID) -> Int,
-         homeOf: @escaping (ReservationID) -> Int) {
+         homeOf: @escaping (ReserveRequest) -> Int) {
         self.configuration = configuration
         self.nowMilliseconds = nowMilliseconds
         self.shardOf = shardOf
@@ -492,7 +492,7 @@ final class ReferenceLedger {
         let total = grants.reduce(0) { $0 + $1.granted }
         var record = ReferenceReservation(
             request: request, state: .held, lines: grants, expiresAtMilliseconds: nowMilliseconds + request.ttlMilliseconds,
-            settledAtMilliseconds: 0, home: homeOf(id))
+            settledAtMilliseconds: 0, home: homeOf(request))
         if (request.mode == .allOrNothing && !complete) || total == 0 {
             record.state = .refused
             record.lines = request.lines.map { LineGrant(requested: $0.quantity) }

@@ -106,3 +106,48 @@ import Testing
         #expect(queue.count == 0 && queue.earliestDeadline == nil)
     }
 }
+
+/// The engine-wide id → home shard map.
+@Suite struct ReservationDirectoryTests {
+    @Test func claimsInsertsAndRemoves() throws {
+        let directory = ReservationDirectory()
+        let a = try ReservationID("a")
+        let b = try ReservationID("b")
+        #expect(directory.claim(a, home: 3) == nil)
+        #expect(directory.claim(a, home: 5) == 3, "a claimed id names its first home")
+        #expect(directory.home(of: a) == 3)
+        #expect(directory.home(of: b) == nil)
+        directory.insert(b, home: 7)
+        directory.insert(b, home: 7)
+        #expect(directory.count == 2)
+        directory.remove(b, home: 6)
+        #expect(directory.home(of: b) == 7, "removal by another home leaves the id alone")
+        directory.remove(b, home: 7)
+        #expect(directory.home(of: b) == nil && directory.count == 1)
+        #expect(directory.claim(b, home: 2) == nil, "a removed id can be claimed again")
+    }
+
+    /// Two threads claiming the same ids for different homes: each id gets exactly one home, and
+    /// exactly one of the two claims of each id wins.
+    @Test func concurrentClaimsGiveEachIDOneHome() async throws {
+        let directory = ReservationDirectory()
+        let ids = try (0..<20_000).map { try ReservationID("order-\($0)") }
+        let wins = await withTaskGroup(of: Int.self) { group in
+            for home in [1, 2] {
+                group.addTask { ids.reduce(0) { won, id in won + (directory.claim(id, home: home) == nil ? 1 : 0) } }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(wins == ids.count)
+        #expect(directory.count == ids.count)
+        #expect(ids.allSatisfy { [1, 2].contains(directory.home(of: $0)) })
+    }
+
+    /// Ids differing in one byte, or only past byte 16, have different fingerprints.
+    @Test func fingerprintsSeeEveryByte() throws {
+        let long = String(repeating: "x", count: 40)
+        let keys = Set(try [long + "1", long + "2", "a", "b", String(repeating: "y", count: 64)]
+            .map { ReservationDirectory.key(of: try ReservationID($0)) })
+        #expect(keys.count == 5)
+    }
+}

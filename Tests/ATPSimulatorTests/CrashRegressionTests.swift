@@ -16,7 +16,7 @@ import Testing
         try forEveryCrashPoint("expiry around the crash", build: {
             let scenario = try ScenarioCluster()
             scenario.stock(10)
-            id = try scenario.id(homeOn: 0)
+            id = try ReservationID("R-0")
             request = scenario.request(id, [scenario.sku(onCore: 0), scenario.sku(onCore: 1)], ttl: 300)
             let reply = scenario.perform("reserve", request)
             #expect(reply?.state == .held && reply?.error == nil)
@@ -43,8 +43,8 @@ import Testing
         try forEveryCrashPoint("release in flight", build: {
             let scenario = try ScenarioCluster()
             scenario.stock(10)
-            id = try scenario.id(homeOn: 1)
-            request = scenario.request(id, [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
+            id = try ReservationID("R-1")
+            request = scenario.request(id, [scenario.sku(onCore: 1), scenario.sku(onCore: 0)])
             #expect(scenario.perform("reserve", request)?.state == .held)
             return scenario
         }, start: { scenario in
@@ -68,8 +68,9 @@ import Testing
             try forEveryCrashPoint("release of a committed reservation (\(crash))", crash: crash, build: {
                 let scenario = try ScenarioCluster()
                 scenario.stock(10)
-                id = try scenario.id(homeOn: 0)
-                request = scenario.request(id, [scenario.sku(onCore: 1), scenario.sku(onCore: 1, 1)])
+                id = try ReservationID("R-0")
+                // Home on core 0, a part of two lines on core 1.
+                request = scenario.request(id, [scenario.sku(onCore: 0), scenario.sku(onCore: 1), scenario.sku(onCore: 1, 1)])
                 #expect(scenario.perform("reserve", request)?.state == .held)
                 #expect(scenario.perform("commit", request)?.state == .committed)
                 scenario.cluster.beginSnapshot()
@@ -100,7 +101,7 @@ import Testing
         try forEveryCrashPoint("snapshot across a reservation", build: {
             let scenario = try ScenarioCluster()
             scenario.stock(10)
-            request = scenario.request(try scenario.id(homeOn: 0), [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
+            request = scenario.request(try ReservationID("R-0"), [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
             return scenario
         }, start: { scenario in
             scenario.cluster.beginSnapshot()
@@ -121,7 +122,7 @@ import Testing
     @Test func lostPrepareForgetsTheDecision() throws {
         let scenario = try ScenarioCluster()
         scenario.stock(10)
-        let request = scenario.request(try scenario.id(homeOn: 0), [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
+        let request = scenario.request(try ReservationID("R-0"), [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
         let answer = scenario.send("reserve", request)
         scenario.runCores()
         // The home's decision reaches its journal and is synced; the part's prepare does not.
@@ -140,7 +141,7 @@ import Testing
     @Test func crashDuringRecoveryRepeatsItsDecisions() throws {
         let scenario = try ScenarioCluster()
         scenario.stock(10)
-        let request = scenario.request(try scenario.id(homeOn: 1), [scenario.sku(onCore: 0), scenario.sku(onCore: 1)])
+        let request = scenario.request(try ReservationID("R-1"), [scenario.sku(onCore: 1), scenario.sku(onCore: 0)])
         _ = scenario.send("reserve", request)
         scenario.runCores()
         scenario.cluster.write(journal: 1, records: .max / 2)

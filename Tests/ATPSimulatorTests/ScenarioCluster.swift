@@ -30,15 +30,6 @@ final class ScenarioCluster {
         skus.filter { cluster.coreIndex(ofShard: cluster.shardIndex(of: $0)) == core }[nth]
     }
 
-    /// A reservation id whose home is on `core`.
-    func id(homeOn core: Int, _ prefix: String = "R") throws -> ReservationID {
-        for number in 0..<10_000 {
-            let id = try ReservationID("\(prefix)-\(number)")
-            if cluster.coreIndex(ofShard: cluster.homeShardIndex(of: id)) == core { return id }
-        }
-        preconditionFailure("no id with its home on core \(core)")
-    }
-
     /// Runs every core and makes every journal durable and stable until nothing is left to do.
     func settle() {
         for _ in 0..<1000 {
@@ -65,7 +56,7 @@ final class ScenarioCluster {
         #expect(answered)
     }
 
-    /// A reservation of `units` of each SKU at the location.
+    /// A reservation of `units` of each SKU at the location, homed at the first SKU's shard.
     func request(_ id: ReservationID, _ skus: [SKUID], units: Int64 = 2, ttl: Int64 = 600_000) -> ReserveRequest {
         ReserveRequest(id: id, lines: skus.map { ReservationLine(sku: $0, target: .location(location), quantity: units) },
                        ttlMilliseconds: ttl, mode: .allOrNothing)

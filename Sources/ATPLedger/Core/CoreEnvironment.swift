@@ -34,10 +34,15 @@ enum CoreMessage {
     /// home → part, once the home's record of the change is stable: keep or abort the tentative
     /// holds, commit or release them. `shards` are the part's shards with lines of the reservation;
     /// with `acknowledge` the part answers `acknowledged` once its record of the change is durable.
-    case change(id: ReservationID, origin: HoldOrigin, change: HoldChange, shards: [Int], acknowledge: Bool)
+    case change(id: ReservationID, homeShard: Int, origin: HoldOrigin, change: HoldChange, shards: [Int],
+                acknowledge: Bool)
     /// part → home, once the part's record of a commit (or of a release of committed units) is
     /// stable: the home may forget its record after the retention window.
-    case acknowledged(id: ReservationID, from: Int)
+    case acknowledged(id: ReservationID, homeShard: Int, from: Int)
+    /// any core → the core of `homeShard`: an operation routed to a core where the id does not
+    /// live, sent on to the home the directory names (`CoreLedger.perform`); `hops` sends so far.
+    case redirect(operation: ReservationOperation, id: ReservationID, homeShard: Int, hops: Int,
+                  completion: ReservationCompletion)
 }
 
 /// What the home tells a part to do with its holds of a reservation. Raw values are on disk.

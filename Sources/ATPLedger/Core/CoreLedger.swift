@@ -16,6 +16,8 @@ final class CoreLedger {
     let configuration: LedgerConfiguration
     let catalog: Catalog
     let rejectionLog: RejectionLog
+    /// The engine's reservation id → home shard map, shared by every core.
+    let directory: ReservationDirectory
     unowned(unsafe) let environment: CoreEnvironment
     /// Shards of this core, in index order.
     let shards: [Shard]
@@ -42,6 +44,8 @@ final class CoreLedger {
     var lastReplayedLSN: UInt64 = 0
     /// Version-1 reservation state while a version-1 journal or image is replayed (recovery only).
     var legacy: LegacyReservations?
+    /// Records of this core's home shards plus reserves being decided here: this core's ids in the directory.
+    var reservationsRemembered: Int { shards.reduce(0) { $0 + $1.records.count } + pendingReserves.count }
     /// Reservation operations started here whose parts have not all answered (for statistics).
     var reservationsInFlight: Int { pendingReserves.count }
 
@@ -55,17 +59,18 @@ final class CoreLedger {
     var trace: ((String) -> Void)?
 
     init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, rejectionLog: RejectionLog,
-         environment: CoreEnvironment) {
+         directory: ReservationDirectory, environment: CoreEnvironment) {
         precondition(index >= 0 && index < configuration.workerCount, "core \(index) of \(configuration.workerCount)")
         self.index = index
         self.configuration = configuration
         self.catalog = catalog
         self.rejectionLog = rejectionLog
+        self.directory = directory
         self.environment = environment
         var owned: [Shard] = []
         for shardIndex in stride(from: index, to: configuration.shardCount, by: configuration.workerCount) {
             owned.append(Shard(index: shardIndex, configuration: configuration, catalog: catalog, expiries: expiries,
-                               expiryPosition: owned.count))
+                               expiryPosition: owned.count, directory: directory))
         }
         shards = owned
         shardRefs = .allocate(capacity: configuration.shardCount)
@@ -81,9 +86,13 @@ final class CoreLedger {
     @inline(__always) func coreIndex(ofShard shard: Int) -> Int { shard % configuration.workerCount }
     /// The shard of a SKU.
     @inline(__always) func shardIndex(of sku: SKUID) -> Int { catalog.shardIndex(of: sku) }
-    /// The shard that decides reservation `id` (its home).
-    @inline(__always) func homeShardIndex(of id: ReservationID) -> Int {
-        Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
+    /// The shard that decides a new reservation (its home): its first line's SKU's shard.
+    @inline(__always) func homeShardIndex(of request: ReserveRequest) -> Int {
+        ReservationHome.shard(of: request, catalog: catalog, shardCount: configuration.shardCount)
+    }
+    /// The shard `id` hashes to: the home of reservations made by older builds (`ReservationHome`).
+    @inline(__always) func hashedHomeShardIndex(of id: ReservationID) -> Int {
+        ReservationHome.hashedShard(of: id, shardCount: configuration.shardCount)
     }
     /// Whether this core owns shard `shard`.
     @inline(__always) func owns(shard: Int) -> Bool {
@@ -274,6 +283,7 @@ final class CoreLedger {
         precondition(held == expiries.count, "\(expiries.count) queued to expire, \(held) held")
         for (id, pending) in pendingReserves {
             precondition(pending.outstanding > 0, "pending reserve \(id) waits for nothing")
+            precondition(directory.home(of: id) == pending.homeShard, "pending reserve \(id) is not claimed for its home")
             precondition(shard(pending.homeShard).records[id] == nil, "pending reserve \(id) also has a record")
         }
     }

@@ -21,6 +21,8 @@ final class EngineCore: @unchecked Sendable {
     let catalog: Catalog
     let clock: EngineClock
     let rejectionLog: RejectionLog
+    /// Every reservation's home shard by id (shared by the cores; `ReservationDirectory`).
+    let reservationDirectory = ReservationDirectory()
     /// Set once in `Engine.init`, read-only afterwards.
     var workers: [ShardWorker] = []
     let channelDefinitions = Mutex<[ChannelID: ChannelDefinition]>([:])
@@ -117,10 +119,22 @@ public final class Engine: Sendable {
 
     /// The shard that owns `sku`'s cells.
     public func shardIndex(of sku: SKUID) -> Int { core.shardIndex(of: sku) }
-    /// The shard that decides reservation `id` (its home).
-    public func homeShardIndex(of id: ReservationID) -> Int {
-        Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
+    /// The shard that decides a new reservation (its home): its first line's SKU's shard, or the
+    /// id's hashed shard when the first SKU is unknown (docs/ARCHITECTURE.md, "Reservations").
+    public func homeShardIndex(of request: ReserveRequest) -> Int {
+        ReservationHome.shard(of: request, catalog: catalog, shardCount: configuration.shardCount)
     }
+
+    /// The shard where reservation `id` lives: its record's (or its reserve's, while decided), or
+    /// for an id the engine does not know the id's hashed shard, which answers that it is unknown.
+    /// Costs one lookup in the shared directory (a striped lock).
+    public func homeShardIndex(of id: ReservationID) -> Int {
+        core.reservationDirectory.home(of: id)
+            ?? ReservationHome.hashedShard(of: id, shardCount: configuration.shardCount)
+    }
+
+    /// Reservations the engine remembers (records and reserves being decided), engine-wide.
+    public var reservationsInDirectory: Int { core.reservationDirectory.count }
 
     /// Stops the workers after they finish the work already queued. Idempotent.
     public func shutdown() {
@@ -258,36 +272,41 @@ public final class Engine: Sendable {
     /// Queues a reservation. Idempotent by id: a known id answers with its first result.
     @discardableResult
     public func submitReserve(_ request: ReserveRequest, completion: @escaping ReservationCompletion) -> SubmitResult {
-        submitReservation(.reserve(request), id: request.id, completion: completion)
+        submitReservation(.reserve(request), id: request.id, home: homeShardIndex(of: request), completion: completion)
     }
 
     /// Queues a commit: held units become committed units.
     @discardableResult
     public func submitCommit(_ id: ReservationID, completion: @escaping ReservationCompletion) -> SubmitResult {
-        submitReservation(.commit, id: id, completion: completion)
+        submitReservation(.commit, id: id, home: homeShardIndex(of: id), completion: completion)
     }
 
     /// Queues a release: held (or committed, not yet shipped) units return to sellable.
     @discardableResult
     public func submitRelease(_ id: ReservationID, completion: @escaping ReservationCompletion) -> SubmitResult {
-        submitReservation(.release, id: id, completion: completion)
+        submitReservation(.release, id: id, home: homeShardIndex(of: id), completion: completion)
     }
 
-    private func submitReservation(_ operation: ReservationOperation, id: ReservationID,
+    private func submitReservation(_ operation: ReservationOperation, id: ReservationID, home: Int,
                                    completion: @escaping ReservationCompletion) -> SubmitResult {
-        let home = homeShardIndex(of: id)
         let task = ReservationTask(operation: operation, id: id, home: home, completion: completion)
         return core.workers[core.workerIndex(ofShard: home)].submit(task) ? .accepted : .inboxFull
     }
 
     /// The core that owns reservation `id`'s home shard: where its record lives and every operation
-    /// on it is decided.
+    /// on it is decided (`homeShardIndex(of:)` for an id).
     public func coreIndex(ofReservation id: ReservationID) -> Int {
         core.workerIndex(ofShard: homeShardIndex(of: id))
     }
 
+    /// The core that decides a new reserve: the owner of its first line's SKU (`homeShardIndex(of:)`
+    /// for a request). A shard-aware client that sends the reserve there has it run inline.
+    public func coreIndex(ofReserve request: ReserveRequest) -> Int {
+        core.workerIndex(ofShard: homeShardIndex(of: request))
+    }
+
     /// Reserves at once on the calling thread, when it is the host of `coreIndex` and that core owns
-    /// the reservation's home shard (`coreIndex(ofReservation:)`); otherwise returns false and does
+    /// the reserve's home shard (`coreIndex(ofReserve:)`); otherwise returns false and does
     /// nothing. The inline path of a thread-per-core server: no hand-off, no wake-up. Lines on other
     /// cores are prepared there as for `submitReserve`.
     ///
@@ -296,26 +315,27 @@ public final class Engine: Sendable {
     /// once the record is durable, or on this thread once other cores answered.
     public func reserveInline(_ request: ReserveRequest, onCore coreIndex: Int,
                               completion: @escaping ReservationCompletion) -> Bool {
-        performInline(.reserve(request), id: request.id, onCore: coreIndex, completion: completion)
+        performInline(.reserve(request), id: request.id, home: homeShardIndex(of: request), onCore: coreIndex,
+                      completion: completion)
     }
 
     /// `commit` inline, as `reserveInline(_:onCore:completion:)`.
     public func commitInline(_ id: ReservationID, onCore coreIndex: Int,
                              completion: @escaping ReservationCompletion) -> Bool {
-        performInline(.commit, id: id, onCore: coreIndex, completion: completion)
+        performInline(.commit, id: id, home: homeShardIndex(of: id), onCore: coreIndex, completion: completion)
     }
 
     /// `release` inline, as `reserveInline(_:onCore:completion:)`.
     public func releaseInline(_ id: ReservationID, onCore coreIndex: Int,
                               completion: @escaping ReservationCompletion) -> Bool {
-        performInline(.release, id: id, onCore: coreIndex, completion: completion)
+        performInline(.release, id: id, home: homeShardIndex(of: id), onCore: coreIndex, completion: completion)
     }
 
-    private func performInline(_ operation: ReservationOperation, id: ReservationID, onCore coreIndex: Int,
+    private func performInline(_ operation: ReservationOperation, id: ReservationID, home: Int, onCore coreIndex: Int,
                                completion: @escaping ReservationCompletion) -> Bool {
         let worker = core.workers[coreIndex]
-        guard worker.isDrivingThread, self.coreIndex(ofReservation: id) == coreIndex else { return false }
-        worker.performInline(operation, id: id, completion: completion)
+        guard worker.isDrivingThread, core.workerIndex(ofShard: home) == coreIndex else { return false }
+        worker.performInline(operation, id: id, homeShard: home, completion: completion)
         return true
     }
 

@@ -50,7 +50,7 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
         external = TaskRing(capacity: configuration.inboxCapacityRequests)
         internalRing = TaskRing(capacity: configuration.internalRingCapacityMessages)
         ledger = CoreLedger(index: index, configuration: configuration, catalog: core.catalog,
-                            rejectionLog: core.rejectionLog, environment: self)
+                            rejectionLog: core.rejectionLog, directory: core.reservationDirectory, environment: self)
     }
 
     /// Wakes whatever drives the core: the parked thread, or a drive queued on the host.
@@ -196,11 +196,11 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
 
     /// Runs one reservation operation on the host's thread (inline), after `prepareInline()`; then
     /// applies the messages it sent this core and arms the expiry timer for a new deadline.
-    func performInline(_ operation: ReservationOperation, id: ReservationID,
+    func performInline(_ operation: ReservationOperation, id: ReservationID, homeShard: Int,
                        completion: @escaping ReservationCompletion) {
         prepareInline()
         let now = core.clock.nowMilliseconds()
-        ledger.perform(operation, id: id, nowMilliseconds: now, completion: completion)
+        ledger.perform(operation, id: id, homeShard: homeShard, nowMilliseconds: now, completion: completion)
         while let message = localMessages.popFirst() { ledger.receive(message, nowMilliseconds: now) }
         armExpiryTimer()
     }
@@ -322,10 +322,13 @@ extension CoreLedger {
         case .prepared(let id, let homeShard, let from, let origin, let grants, let failure):
             receivePrepared(id: id, homeShard: homeShard, from: from, origin: origin, grants: grants, failure: failure,
                             nowMilliseconds: now)
-        case .change(let id, let origin, let change, let shards, let acknowledge):
-            receiveChange(change, id: id, origin: origin, shards: shards, acknowledge: acknowledge, nowMilliseconds: now)
-        case .acknowledged(let id, let from):
-            receiveAcknowledged(id: id, from: from, nowMilliseconds: now)
+        case .change(let id, let homeShard, let origin, let change, let shards, let acknowledge):
+            receiveChange(change, id: id, homeShard: homeShard, origin: origin, shards: shards, acknowledge: acknowledge,
+                          nowMilliseconds: now)
+        case .acknowledged(let id, let homeShard, let from):
+            receiveAcknowledged(id: id, homeShard: homeShard, from: from, nowMilliseconds: now)
+        case .redirect(let operation, let id, let homeShard, let hops, let completion):
+            perform(operation, id: id, homeShard: homeShard, hops: hops, nowMilliseconds: now, completion: completion)
         }
     }
 }

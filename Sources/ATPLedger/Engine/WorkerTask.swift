@@ -74,7 +74,7 @@ final class QueryTask: WorkerTask, @unchecked Sendable {
     }
 }
 
-/// A reserve, commit or release, run on the home shard of its id.
+/// A reserve, commit or release, run on the core of the home shard it was routed to.
 final class ReservationTask: WorkerTask, @unchecked Sendable {
     let operation: ReservationOperation
     let id: ReservationID
@@ -89,7 +89,7 @@ final class ReservationTask: WorkerTask, @unchecked Sendable {
     }
 
     override func run(on worker: ShardWorker) {
-        worker.ledger.perform(operation, id: id, nowMilliseconds: worker.core.clock.nowMilliseconds(),
+        worker.ledger.perform(operation, id: id, homeShard: home, nowMilliseconds: worker.core.clock.nowMilliseconds(),
                               completion: completion)
     }
 }

@@ -181,13 +181,16 @@ public struct ReservationImage: Sendable, Equatable {
     public var parts: [ReservationPartImage]
     /// Part acknowledgements still awaited before the record may be forgotten.
     public var acknowledgementsAwaited: Int
+    /// The shard that keeps the record (its home): nil in images of snapshot formats 1 to 3, whose
+    /// records all lived on their id's hashed shard (`ReservationHome.hashedShard`).
+    public var homeShard: Int?
 
     /// The reservation's id.
     public var id: ReservationID { request.id }
 
     public init(request: ReserveRequest, state: ReservationState, lineGrants: [LineGrant],
                 expiresAtMilliseconds: Int64, settledAtMilliseconds: Int64, parts: [ReservationPartImage] = [],
-                acknowledgementsAwaited: Int = 0) {
+                acknowledgementsAwaited: Int = 0, homeShard: Int? = nil) {
         self.request = request
         self.state = state
         self.lineGrants = lineGrants
@@ -195,6 +198,7 @@ public struct ReservationImage: Sendable, Equatable {
         self.settledAtMilliseconds = settledAtMilliseconds
         self.parts = parts
         self.acknowledgementsAwaited = acknowledgementsAwaited
+        self.homeShard = homeShard
     }
 }
 

@@ -183,6 +183,16 @@ public struct LedgerImageBuilder {
             for grant in reservation.lineGrants where grant.granted < 0 || grant.granted > grant.requested {
                 throw .invalidReservation(id, "a line granted \(grant.granted) of \(grant.requested)")
             }
+            // A record lives on its first line's shard, or (made by an older build) its id's hashed shard.
+            if let home = reservation.homeShard {
+                let hashed = ReservationHome.hashedShard(of: id, shardCount: shardCount)
+                let firstLine = reservation.request.lines.first.flatMap { line in
+                    line.sku == .unknown ? nil : Int(skuPlacements.placement(of: line.sku.rawValue)) & (shardCount - 1)
+                } ?? hashed
+                guard home == firstLine || home == hashed else {
+                    throw .invalidReservation(id, "home shard \(home) is neither its first line's (\(firstLine)) nor its id's (\(hashed))")
+                }
+            }
         }
     }
 

@@ -57,7 +57,7 @@ struct RestorePlan {
         if image.workerMarks.count == workerCount {
             for hold in image.holds { holdsByShard[hold.shard].append(hold) }
             for reservation in image.reservations {
-                let home = Int(truncatingIfNeeded: reservation.id.stableHash) & (shardCount - 1)
+                let home = reservation.homeShard ?? ReservationHome.hashedShard(of: reservation.id, shardCount: shardCount)
                 recordsByShard[home].append(RestoredRecord(image: reservation, partShards: []))
             }
         } else {
@@ -90,7 +90,7 @@ struct RestorePlan {
             holdsByShard[hold.shard].append(hold)
         }
         for var reservation in image.reservations {
-            let home = Int(truncatingIfNeeded: reservation.id.stableHash) & (shardCount - 1)
+            let home = reservation.homeShard ?? ReservationHome.hashedShard(of: reservation.id, shardCount: shardCount)
             let homeWorker = home % workerCount
             let workers = Set(reservation.request.lines.map {
                 (Int(image.skuPlacements.placement(of: $0.sku.rawValue)) & (shardCount - 1)) % workerCount
@@ -132,7 +132,7 @@ struct RestorePlan {
             holdsByShard[hold.shard].append(hold)
         }
         for reservation in image.reservations {
-            let home = Int(truncatingIfNeeded: reservation.id.stableHash) & (shardCount - 1)
+            let home = reservation.homeShard ?? ReservationHome.hashedShard(of: reservation.id, shardCount: shardCount)
             let parts: [Int]
             switch reservation.state {
             case .held, .committed: parts = (partShardsByID[reservation.id] ?? []).sorted()

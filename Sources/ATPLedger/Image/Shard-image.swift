@@ -90,7 +90,7 @@ extension Shard {
                 parts: record.parts.map {
                     ReservationPartImage(worker: $0.core, generation: $0.origin.generation, prepareLSN: $0.origin.prepareLSN)
                 },
-                acknowledgementsAwaited: record.acknowledgementsAwaited))
+                acknowledgementsAwaited: record.acknowledgementsAwaited, homeShard: index))
         }
         for (source, position) in dedupWindowBySource {
             let window = dedupWindows[position]

@@ -157,7 +157,9 @@ extension CoreLedger {
         }
         let expiresAt = try reader.read(Int64.self)
         let request = try reader.readReserveRequest()
-        guard homeShardIndex(of: request.id) == homeShard else { throw RecordDecodingError("home shard of \(request.id)") }
+        guard ReservationHome.isValid(homeShard, for: request, catalog: catalog, shardCount: configuration.shardCount) else {
+            throw RecordDecodingError("home shard of \(request.id)")
+        }
         var grants: [LineGrant] = []
         for _ in request.lines { grants.append(try reader.readGrant()) }
         let partCount = try reader.readCount(itemBytes: 16)

@@ -72,7 +72,7 @@ extension CoreLedger {
             case let tag: throw RecordDecodingError("reservation operation \(tag)")
             }
             try reader.expectEnd()
-            guard homeShardIndex(of: id) == home else { throw RecordDecodingError("home shard of \(id)") }
+            guard hashedHomeShardIndex(of: id) == home else { throw RecordDecodingError("home shard of \(id)") }
             legacyPerform(operation, id: id, home: home, nowMilliseconds: now)
         case .legacyShardMessage:
             let now = try reader.read(Int64.self)

@@ -70,7 +70,7 @@ extension CoreLedger {
         }
         if let legacy {
             census.isLegacy = true
-            for (id, flight) in legacy.inFlight { census.legacyInFlight[id] = (homeShardIndex(of: id), flight) }
+            for (id, flight) in legacy.inFlight { census.legacyInFlight[id] = (hashedHomeShardIndex(of: id), flight) }
             census.legacyPartShards = legacy.partShards
             census.legacyMessagesSkipped = legacy.messagesSkipped
         }

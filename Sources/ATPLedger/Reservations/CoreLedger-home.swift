@@ -13,12 +13,19 @@
 /// So a part's holds never run ahead of the home's durable record, and recovery brings every part
 /// to the home's state (`Resolution`).
 extension CoreLedger {
-    /// Starts or answers one operation on a reservation whose home shard this core owns.
-    func perform(_ operation: ReservationOperation, id: ReservationID, nowMilliseconds now: Int64,
-                 completion: @escaping ReservationCompletion) {
-        let homeShard = homeShardIndex(of: id)
-        precondition(owns(shard: homeShard), "reservation \(id) has its home on core \(coreIndex(ofShard: homeShard))")
-        trace?("core \(index) perform \(operation) \(id): pending \(pendingReserves[id] != nil), record \(String(describing: shard(homeShard).records[id]?.state))")
+    /// The most times one operation is sent on to another core (`redirect`) before it is refused:
+    /// one to the core the directory names, one back to the first line's home when the record
+    /// there was forgotten meanwhile, and one spare.
+    static let redirectsMax = 3
+
+    /// Starts or answers one operation on reservation `id` routed to `homeShard` (this core's):
+    /// for a reserve its first line's shard, for commit and release the home the directory named
+    /// when the request was routed. An id whose record (or reserve being decided) lives elsewhere
+    /// is sent on there (`redirect`); `hops` counts those sends.
+    func perform(_ operation: ReservationOperation, id: ReservationID, homeShard: Int, hops: Int = 0,
+                 nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
+        precondition(owns(shard: homeShard), "reservation \(id) routed to shard \(homeShard), not core \(index)'s")
+        trace?("core \(index) perform \(operation) \(id) at \(homeShard) hop \(hops): pending \(pendingReserves[id] != nil), record \(String(describing: shard(homeShard).records[id]?.state))")
         if !pendingReserves.isEmpty, let pending = pendingReserves[id] {
             pending.deferred.append((operation, completion))
             return
@@ -28,15 +35,61 @@ extension CoreLedger {
             continueOperation(operation, slot: slot, homeShard: homeShard, nowMilliseconds: now, completion: completion)
             return
         }
-        guard case .reserve(let request) = operation else {
-            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                               replayed: false, error: .unknownReservation))
+        // Not where it was routed: new, elsewhere (another shard's record, or an older build's
+        // hashed home), or unknown.
+        let mapped: Int?
+        switch operation {
+        case .reserve(let request):
+            let problem = validate(request)
+            if problem == nil && homeShardIndex(of: request) == homeShard {
+                mapped = directory.claim(id, home: homeShard)
+                guard let mapped else {
+                    return startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+                }
+                guard mapped != homeShard else {
+                    // Claimed for this shard, yet neither recorded nor being decided here: another id
+                    // with the same 128-bit fingerprint (about n²/2¹²⁹). Refused, not confused with it.
+                    return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                                       replayed: false, error: .notDurable(
+                                                           "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
+                }
+            } else if let home = directory.home(of: id), home != homeShard {
+                // A retry of a known id answers with its first result, even when it is not a valid
+                // request itself (a retry without its lines) or names another first line.
+                mapped = home
+            } else if let problem {
+                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                                   replayed: false, error: .invalidRequest(problem)))
+            } else {
+                // Sent on to a record that was forgotten on the way: back to its own first line's home.
+                return redirect(operation, id: id, to: homeShardIndex(of: request), hops: hops, nowMilliseconds: now,
+                                completion: completion)
+            }
+        case .commit, .release:
+            guard hops == 0, let home = directory.home(of: id), home != homeShard else {
+                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                                   replayed: false, error: .unknownReservation))
+            }
+            mapped = home
         }
-        if let problem = validate(request) {
+        redirect(operation, id: id, to: mapped!, hops: hops, nowMilliseconds: now, completion: completion)
+    }
+
+    /// Sends an operation on to the core of `homeShard` (or performs it here when this core owns
+    /// that shard), refusing it once it was sent on `redirectsMax` times.
+    private func redirect(_ operation: ReservationOperation, id: ReservationID, to homeShard: Int, hops: Int,
+                          nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
+        guard hops < Self.redirectsMax else {
             return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                               replayed: false, error: .invalidRequest(problem)))
+                                               replayed: false, error: .notDurable(
+                                                   "reservation \(id) moved between cores \(hops) times while routed; retry")))
         }
-        startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+        if owns(shard: homeShard) {
+            return perform(operation, id: id, homeShard: homeShard, hops: hops + 1, nowMilliseconds: now,
+                           completion: completion)
+        }
+        environment.send(.redirect(operation: operation, id: id, homeShard: homeShard, hops: hops + 1,
+                                   completion: completion), to: coreIndex(ofShard: homeShard))
     }
 
     private func validate(_ request: ReserveRequest) -> ReservationRequestProblem? {
@@ -158,7 +211,7 @@ extension CoreLedger {
         decide(pending.request, homeShard: homeShard, answers: pending.answers, nowMilliseconds: now,
                completion: pending.completion)
         for (operation, completion) in pending.deferred {
-            perform(operation, id: id, nowMilliseconds: now, completion: completion)
+            perform(operation, id: id, homeShard: homeShard, nowMilliseconds: now, completion: completion)
         }
     }
 
@@ -179,7 +232,8 @@ extension CoreLedger {
         }
         if let failure = answers.lazy.compactMap(\.failure).first {
             // A part could not journal its prepare: nothing is decided, the other parts give back.
-            return abandon(request, answers: answers, completion: completion, reason: failure.reason)
+            return abandon(request, homeShard: homeShard, answers: answers, completion: completion,
+                           reason: failure.reason)
         }
         let complete = grants.allSatisfy { $0.granted == $0.requested }
         let total = grants.reduce(0) { $0 + $1.granted }
@@ -193,13 +247,15 @@ extension CoreLedger {
             switch recorder.recordReserveDecision(decision, homeShard: homeShard, nowMilliseconds: now) {
             case .appended(let appended): lsn = appended
             case .refused(let refusal):
-                return abandon(request, answers: answers, completion: completion, reason: refusal.reason)
+                return abandon(request, homeShard: homeShard, answers: answers, completion: completion,
+                               reason: refusal.reason)
             }
         }
         let record = applyDecision(decision, homeShard: homeShard, lsn: lsn, nowMilliseconds: now)
         trace?("core \(index) decided \(record.id) \(record.state) \(record.lineGrants.map(\.granted)) parts \(record.parts.map(\.core)) lsn \(lsn)")
         for answer in answers where answer.grantedUnits > 0 {
-            environment.send(.change(id: request.id, origin: answer.origin, change: held ? .keep : .abort,
+            environment.send(.change(id: request.id, homeShard: homeShard, origin: answer.origin,
+                                     change: held ? .keep : .abort,
                                      shards: grantedShards(answer, of: request), acknowledge: false),
                              to: answer.core, whenStable: [DurablePosition(core: index, lsn: lsn)])
         }
@@ -207,11 +263,13 @@ extension CoreLedger {
     }
 
     /// Gives up a reserve nothing was journaled for at home: the parts give their tentative holds
-    /// back at once (recovery would too: no home record), and the caller hears `notDurable`.
-    private func abandon(_ request: ReserveRequest, answers: [PrepareAnswer], completion: ReservationCompletion?,
-                         reason: String) {
+    /// back at once (recovery would too: no home record), the id's claim is given up, and the
+    /// caller hears `notDurable`.
+    private func abandon(_ request: ReserveRequest, homeShard: Int, answers: [PrepareAnswer],
+                         completion: ReservationCompletion?, reason: String) {
+        directory.remove(request.id, home: homeShard)
         for answer in answers where answer.grantedUnits > 0 {
-            environment.send(.change(id: request.id, origin: answer.origin, change: .abort,
+            environment.send(.change(id: request.id, homeShard: homeShard, origin: answer.origin, change: .abort,
                                      shards: grantedShards(answer, of: request), acknowledge: false),
                              to: answer.core)
         }
@@ -380,7 +438,8 @@ extension CoreLedger {
             applyTransition(entry, slot: slot, home: home, lsn: lsn, nowMilliseconds: now)
             guard let before else { continue }
             for part in before.parts {
-                environment.send(.change(id: entry.id, origin: part.origin, change: state == .committed ? .commit : .release,
+                environment.send(.change(id: entry.id, homeShard: homeShard, origin: part.origin,
+                                         change: state == .committed ? .commit : .release,
                                          shards: heldShards(of: before, onCore: part.core),
                                          acknowledge: entry.acknowledge),
                                  to: part.core, whenStable: [DurablePosition(core: index, lsn: lsn)])
@@ -441,8 +500,7 @@ extension CoreLedger {
     }
 
     /// A part's change (a commit, or a release of committed units) is durable there.
-    func receiveAcknowledged(id: ReservationID, from core: Int, nowMilliseconds now: Int64) {
-        let homeShard = homeShardIndex(of: id)
+    func receiveAcknowledged(id: ReservationID, homeShard: Int, from core: Int, nowMilliseconds now: Int64) {
         if let recorder {
             // A refused record only delays forgetting the record until a restart; nothing to refuse.
             _ = recorder.recordAcknowledgement(id, homeShard: homeShard, from: core, nowMilliseconds: now)

@@ -121,8 +121,8 @@ extension CoreLedger {
     /// home). Journaled and applied even when this core's journal failed (the part must not hold
     /// more than the home says; a restart brings it back from the journals). With `acknowledge` the
     /// home hears back once this core's record is durable.
-    func receiveChange(_ change: HoldChange, id: ReservationID, origin: HoldOrigin, shards: [Int], acknowledge: Bool,
-                       nowMilliseconds now: Int64) {
+    func receiveChange(_ change: HoldChange, id: ReservationID, homeShard: Int, origin: HoldOrigin, shards: [Int],
+                       acknowledge: Bool, nowMilliseconds now: Int64) {
         var lsn: UInt64 = 0
         var journaled = recorder == nil
         if let recorder,
@@ -133,8 +133,7 @@ extension CoreLedger {
         }
         applyPartChange(change, id: id, origin: origin, shards: shards)
         if acknowledge && journaled {
-            let homeCore = coreIndex(ofShard: homeShardIndex(of: id))
-            environment.send(.acknowledged(id: id, from: index), to: homeCore,
+            environment.send(.acknowledged(id: id, homeShard: homeShard, from: index), to: coreIndex(ofShard: homeShard),
                              whenStable: lsn == 0 ? [] : [DurablePosition(core: index, lsn: lsn)])
         }
     }

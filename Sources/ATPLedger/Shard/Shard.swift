@@ -39,12 +39,15 @@ final class Shard {
     let expiries: ExpiryQueue
     /// This shard's position among its core's shards (its records' nodes in `expiries`).
     let expiryPosition: Int
+    /// The engine's id → home map: every record of this shard is in it (added and removed with it).
+    let directory: ReservationDirectory
     var finishedOutcomes = Deque<FinishedOutcome>()
 
     /// Adds the record of an id that has none yet; returns its slot in `records`.
     @discardableResult
     func insertRecord(_ record: ReservationRecord) -> Int {
         let slot = records.insert(record)
+        directory.insert(record.id, home: index)
         if record.isForgettable { forgettableRecords += 1 }
         if record.state == .held { expiries.add(node: expiryNode(slot), deadline: record.expiresAtMilliseconds) }
         return slot
@@ -63,6 +66,7 @@ final class Shard {
             expiries.remove(node: expiryNode(slot))
             if records[slot: slot].isForgettable { forgettableRecords -= 1 }
             records.remove(slot: slot)
+            directory.remove(id, home: index)
         }
         assert(forgettableRecords >= 0)
     }
@@ -103,8 +107,10 @@ final class Shard {
         finishedOutcomes.insert(entry, at: low)
     }
 
-    init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, expiries: ExpiryQueue, expiryPosition: Int) {
+    init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, expiries: ExpiryQueue, expiryPosition: Int,
+         directory: ReservationDirectory) {
         self.index = index
+        self.directory = directory
         self.configuration = configuration
         self.expiries = expiries
         self.expiryPosition = expiryPosition
@@ -152,6 +158,8 @@ final class Shard {
         var forgettable = 0
         for (_, record) in records {
             if record.isForgettable { forgettable += 1 }
+            precondition(directory.home(of: record.id) == index,
+                         "record \(record.id) of shard \(index) maps to \(String(describing: directory.home(of: record.id)))")
             let queued = expiries.contains(node: expiryNode(records.slot(of: record.id)!))
             precondition(queued == (record.state == .held), "record \(record.id) (\(record.state)) queued to expire: \(queued)")
         }

@@ -133,27 +133,29 @@ package final class SimulatedCluster {
         }
     }
 
-    /// Queues a reserve at the id's home core.
+    /// Queues a reserve at its home core (its first line's SKU's), as `Engine.submitReserve` does.
     package func reserve(_ request: ReserveRequest, completion: @escaping (ReservationReply) -> Void) {
-        perform(.reserve(request), id: request.id, completion: completion)
+        perform(.reserve(request), id: request.id,
+                home: ReservationHome.shard(of: request, catalog: catalog, shardCount: configuration.shardCount),
+                completion: completion)
     }
 
-    /// Queues a commit at the id's home core.
+    /// Queues a commit at the core the directory names for the id, when it is queued (the id may
+    /// move before it runs: the core then sends it on, as in the engine).
     package func commit(_ id: ReservationID, completion: @escaping (ReservationReply) -> Void) {
-        perform(.commit, id: id, completion: completion)
+        perform(.commit, id: id, home: homeShardIndex(of: id), completion: completion)
     }
 
-    /// Queues a release at the id's home core.
+    /// Queues a release at the id's home core, as `commit`.
     package func release(_ id: ReservationID, completion: @escaping (ReservationReply) -> Void) {
-        perform(.release, id: id, completion: completion)
+        perform(.release, id: id, home: homeShardIndex(of: id), completion: completion)
     }
 
-    private func perform(_ operation: ReservationOperation, id: ReservationID,
+    private func perform(_ operation: ReservationOperation, id: ReservationID, home: Int,
                          completion: @escaping (ReservationReply) -> Void) {
-        let home = homeShardIndex(of: id)
         let sendable = SimulatedCallback(completion)
         cores[coreIndex(ofShard: home)].external.append(.input { [unowned self] ledger in
-            ledger.perform(operation, id: id, nowMilliseconds: nowMilliseconds) { sendable.call($0) }
+            ledger.perform(operation, id: id, homeShard: home, nowMilliseconds: nowMilliseconds) { sendable.call($0) }
         })
     }
 
@@ -486,9 +488,10 @@ package final class SimulatedCluster {
         }
         if image == nil && replayingJournals { defineNamesOfEveryJournal(in: catalog) }
         let rejectionLog = RejectionLog(capacity: configuration.rejectionLogCapacity)
+        let directory = ReservationDirectory()
         let cores = (0..<coreCount).map { index in
             SimulatedCore(index: index, cluster: self, configuration: configuration, catalog: catalog,
-                          rejectionLog: rejectionLog)
+                          rejectionLog: rejectionLog, directory: directory)
         }
         for core in cores {
             if let image, let plan {
@@ -523,6 +526,12 @@ package final class SimulatedCluster {
     /// (empty when sound).
     package func disagreements() -> [String] {
         for core in cores { core.ledger.checkInvariants() }
+        // The directory holds exactly the records and the reserves being decided (every core's
+        // checks above saw each of theirs in it, at its home).
+        if let directory = cores.first?.ledger.directory {
+            let remembered = cores.reduce(0) { $0 + $1.ledger.reservationsRemembered }
+            precondition(directory.count == remembered, "the directory has \(directory.count) ids for \(remembered) reservations")
+        }
         // A failed journal stops the home telling its parts (they follow it after the restart).
         guard isQuiescent, !journals.contains(where: { $0.failure != nil }) else { return [] }
         let censuses = cores.map { $0.ledger.census(endLSN: .max) }
@@ -534,8 +543,11 @@ package final class SimulatedCluster {
 
     package func coreIndex(ofShard shard: Int) -> Int { shard % coreCount }
     package func shardIndex(of sku: SKUID) -> Int { catalog.shardIndex(of: sku) }
+    /// Where reservation `id` lives now (its record's home, or its reserve's while decided), else
+    /// the id's hashed shard (`Engine.homeShardIndex(of:)`).
     package func homeShardIndex(of id: ReservationID) -> Int {
-        Int(truncatingIfNeeded: id.stableHash) & (configuration.shardCount - 1)
+        cores.first?.ledger.directory.home(of: id)
+            ?? ReservationHome.hashedShard(of: id, shardCount: configuration.shardCount)
     }
 }
 
@@ -564,11 +576,11 @@ final class SimulatedCore: CoreEnvironment {
     var external = Deque<Input>()
 
     init(index: Int, cluster: SimulatedCluster, configuration: LedgerConfiguration, catalog: Catalog,
-         rejectionLog: RejectionLog) {
+         rejectionLog: RejectionLog, directory: ReservationDirectory) {
         self.index = index
         self.cluster = cluster
         ledger = CoreLedger(index: index, configuration: configuration, catalog: catalog, rejectionLog: rejectionLog,
-                            environment: self)
+                            directory: directory, environment: self)
     }
 
     func drainIncoming(nowMilliseconds: Int64) {
