@@ -114,6 +114,22 @@ struct SimulationModel {
         if operation == "reserve" { known.reservesOutstanding -= 1 }
         defer { reservations[reply.id] = known }
         if number < known.newestAnswered {
+            // Requests on one id sent without waiting run in no particular order (docs/PROTOCOL.md
+            // §2): a commit or release answered after a newer request's answer may have run after
+            // it (seeds 413, 10104: a release sent while its retried reserve was queued on the first
+            // line's core reached the id's hashed core first, was sent on once the reserve claimed
+            // the id, and released it after the reserve's answer). States only move forward, so a
+            // success that is further along than what the newer answer said ran last; where ids are
+            // forgotten and reused the order cannot be told, so it becomes uncertain.
+            if reply.error == nil, operation != "reserve", let state = known.state,
+               Self.isFurtherAlong(reply.state, than: state) {
+                if forgets {
+                    known.uncertain = true
+                    known.settleOutcomeUnknown = true
+                } else {
+                    known.state = reply.state
+                }
+            }
             return reply.error == nil ? checkGrants(reply.lines, of: known.request).map { "\(reply.id): \($0)" } : nil
         }
         known.newestAnswered = number
@@ -161,6 +177,15 @@ struct SimulationModel {
         known.state = reply.state
         if reply.state == .held { known.expiresAtMilliseconds = reply.expiresAtMilliseconds }
         return nil
+    }
+
+    /// Whether a reservation in `state` can only have been in `earlier` before (held → committed
+    /// or released, committed → released): never the other way without a new reservation.
+    static func isFurtherAlong(_ state: ReservationState, than earlier: ReservationState) -> Bool {
+        switch (earlier, state) {
+        case (.held, .committed), (.held, .released), (.committed, .released): true
+        default: false
+        }
     }
 
     /// Grants must be whole: each line at most what it asked, all-or-nothing all or none.
