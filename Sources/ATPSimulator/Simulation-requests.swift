@@ -195,6 +195,7 @@ extension SimulationRunner {
         var known = model.reservations[id]!
         known.requestsSent += 1
         let number = known.requestsSent
+        let sentBeforeReserveAnswered = operation != .reserve && known.reservesOutstanding > 0
         known.unanswered += 1
         if operation == .commit {
             known.commitsOutstanding += 1
@@ -214,7 +215,8 @@ extension SimulationRunner {
                 result.acknowledged[operation.rawValue, default: 0] += 1
             }
             if let problem = model.answered(reply, to: operation.rawValue, request: number,
-                                            nowMilliseconds: cluster.nowMilliseconds, forgets: setup.forgets) {
+                                            nowMilliseconds: cluster.nowMilliseconds, forgets: setup.forgets,
+                                            sentBeforeReserveAnswered: sentBeforeReserveAnswered) {
                 if case .unknownReservation? = reply.error, setup.forgets {
                     model.reservations[id]!.state = nil
                 } else {

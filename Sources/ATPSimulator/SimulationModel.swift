@@ -105,8 +105,11 @@ struct SimulationModel {
     // MARK: - Answers
 
     /// Records a reservation answer; returns a violation when it contradicts what was known.
+    /// `sentBeforeReserveAnswered`: a commit or release sent while a reserve of the id was
+    /// unanswered, which may run before it (docs/PROTOCOL.md §2: they may run on different cores)
+    /// and so find the id unknown.
     mutating func answered(_ reply: ReservationReply, to operation: String, request number: Int, nowMilliseconds: Int64,
-                           forgets: Bool) -> String? {
+                           forgets: Bool, sentBeforeReserveAnswered: Bool = false) -> String? {
         guard var known = reservations[reply.id] else { return "an answer for \(reply.id), never sent" }
         known.unanswered -= 1
         if operation == "commit" { known.commitsOutstanding -= 1 }
@@ -114,22 +117,6 @@ struct SimulationModel {
         if operation == "reserve" { known.reservesOutstanding -= 1 }
         defer { reservations[reply.id] = known }
         if number < known.newestAnswered {
-            // Requests on one id sent without waiting run in no particular order (docs/PROTOCOL.md
-            // §2): a commit or release answered after a newer request's answer may have run after
-            // it (seeds 413, 10104: a release sent while its retried reserve was queued on the first
-            // line's core reached the id's hashed core first, was sent on once the reserve claimed
-            // the id, and released it after the reserve's answer). States only move forward, so a
-            // success that is further along than what the newer answer said ran last; where ids are
-            // forgotten and reused the order cannot be told, so it becomes uncertain.
-            if reply.error == nil, operation != "reserve", let state = known.state,
-               Self.isFurtherAlong(reply.state, than: state) {
-                if forgets {
-                    known.uncertain = true
-                    known.settleOutcomeUnknown = true
-                } else {
-                    known.state = reply.state
-                }
-            }
             return reply.error == nil ? checkGrants(reply.lines, of: known.request).map { "\(reply.id): \($0)" } : nil
         }
         known.newestAnswered = number
@@ -144,8 +131,11 @@ struct SimulationModel {
             return nil
         case .unknownReservation?:
             // Only a record forgotten after its retention answers this (the simulator checks
-            // that a forgetting set-up is the one that allows it).
-            if known.state != nil && !(known.state == .refused && operation == "reserve") {
+            // that a forgetting set-up is the one that allows it), or a commit or release that ran
+            // before its reserve (sent before the reserve's answer, routed while the id was unknown).
+            // Where ids are forgotten the caller takes it as forgotten (the state becomes unknown).
+            if known.state != nil && !(known.state == .refused && operation == "reserve")
+                && !(sentBeforeReserveAnswered && !forgets) {
                 return "\(operation) of \(reply.id) answered unknownReservation; the clients knew it \(known.state!)"
             }
             return nil
@@ -177,15 +167,6 @@ struct SimulationModel {
         known.state = reply.state
         if reply.state == .held { known.expiresAtMilliseconds = reply.expiresAtMilliseconds }
         return nil
-    }
-
-    /// Whether a reservation in `state` can only have been in `earlier` before (held → committed
-    /// or released, committed → released): never the other way without a new reservation.
-    static func isFurtherAlong(_ state: ReservationState, than earlier: ReservationState) -> Bool {
-        switch (earlier, state) {
-        case (.held, .committed), (.held, .released), (.committed, .released): true
-        default: false
-        }
     }
 
     /// Grants must be whole: each line at most what it asked, all-or-nothing all or none.

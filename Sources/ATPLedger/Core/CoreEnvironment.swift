@@ -39,8 +39,8 @@ enum CoreMessage {
     /// part → home, once the part's record of a commit (or of a release of committed units) is
     /// stable: the home may forget its record after the retention window.
     case acknowledged(id: ReservationID, homeShard: Int, from: Int)
-    /// any core → the core of `homeShard`: an operation routed to a core where the id does not
-    /// live, sent on to the home the directory names (`CoreLedger.perform`); `hops` sends so far.
+    /// any core → the core of `homeShard`: a reserve whose id is claimed for another home (a retry
+    /// naming another first line), sent on to that home (`CoreLedger.perform`); `hops` sends so far.
     case redirect(operation: ReservationOperation, id: ReservationID, homeShard: Int, hops: Int,
                   completion: ReservationCompletion)
 }

@@ -20,8 +20,14 @@ extension CoreLedger {
 
     /// Starts or answers one operation on reservation `id` routed to `homeShard` (this core's):
     /// for a reserve its first line's shard, for commit and release the home the directory named
-    /// when the request was routed. An id whose record (or reserve being decided) lives elsewhere
-    /// is sent on there (`redirect`); `hops` counts those sends.
+    /// when the request was routed (the id's hashed shard when it named none).
+    ///
+    /// Commit and release find their record there, or the id is unknown: records never move, so
+    /// one routed by the directory finds it unless it was forgotten since, and one routed while
+    /// the id was unknown takes effect as of then (before a reserve still on its way), which keeps
+    /// the operations on one known id in the order their home received them. A reserve whose id is
+    /// already claimed for another home is sent on there (`redirect`; `hops` counts the sends) and
+    /// answered from that record as a retry.
     func perform(_ operation: ReservationOperation, id: ReservationID, homeShard: Int, hops: Int = 0,
                  nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
         precondition(owns(shard: homeShard), "reservation \(id) routed to shard \(homeShard), not core \(index)'s")
@@ -35,44 +41,38 @@ extension CoreLedger {
             continueOperation(operation, slot: slot, homeShard: homeShard, nowMilliseconds: now, completion: completion)
             return
         }
-        // Not where it was routed: new, elsewhere (another shard's record, or an older build's
-        // hashed home), or unknown.
-        let mapped: Int?
-        switch operation {
-        case .reserve(let request):
-            let problem = validate(request)
-            if problem == nil && homeShardIndex(of: request) == homeShard {
-                mapped = directory.claim(id, home: homeShard)
-                guard let mapped else {
-                    return startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
-                }
-                guard mapped != homeShard else {
-                    // Claimed for this shard, yet neither recorded nor being decided here: another id
-                    // with the same 128-bit fingerprint (about n²/2¹²⁹). Refused, not confused with it.
-                    return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                                       replayed: false, error: .notDurable(
-                                                           "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
-                }
-            } else if let home = directory.home(of: id), home != homeShard {
-                // A retry of a known id answers with its first result, even when it is not a valid
-                // request itself (a retry without its lines) or names another first line.
-                mapped = home
-            } else if let problem {
-                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                                   replayed: false, error: .invalidRequest(problem)))
-            } else {
-                // Sent on to a record that was forgotten on the way: back to its own first line's home.
-                return redirect(operation, id: id, to: homeShardIndex(of: request), hops: hops, nowMilliseconds: now,
-                                completion: completion)
-            }
-        case .commit, .release:
-            guard hops == 0, let home = directory.home(of: id), home != homeShard else {
-                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                                   replayed: false, error: .unknownReservation))
-            }
-            mapped = home
+        // Not where it was routed: a reserve is new, or a retry of an id claimed elsewhere.
+        guard case .reserve(let request) = operation else {
+            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                               replayed: false, error: .unknownReservation))
         }
-        redirect(operation, id: id, to: mapped!, hops: hops, nowMilliseconds: now, completion: completion)
+        let problem = validate(request)
+        let elsewhere: Int
+        if problem == nil && homeShardIndex(of: request) == homeShard {
+            guard let claimed = directory.claim(id, home: homeShard) else {
+                return startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+            }
+            guard claimed != homeShard else {
+                // Claimed for this shard, yet neither recorded nor being decided here: another id
+                // with the same 128-bit fingerprint (about n²/2¹²⁹). Refused, not confused with it.
+                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                                   replayed: false, error: .notDurable(
+                                                       "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
+            }
+            elsewhere = claimed
+        } else if let home = directory.home(of: id), home != homeShard {
+            // A retry of a known id answers with its first result, even when it is not a valid
+            // request itself (a retry without its lines) or names another first line.
+            elsewhere = home
+        } else if let problem {
+            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                               replayed: false, error: .invalidRequest(problem)))
+        } else {
+            // Sent on to a record that was forgotten on the way: back to its own first line's home.
+            return redirect(operation, id: id, to: homeShardIndex(of: request), hops: hops, nowMilliseconds: now,
+                            completion: completion)
+        }
+        redirect(operation, id: id, to: elsewhere, hops: hops, nowMilliseconds: now, completion: completion)
     }
 
     /// Sends an operation on to the core of `homeShard` (or performs it here when this core owns
