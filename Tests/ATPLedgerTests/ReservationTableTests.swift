@@ -151,3 +151,41 @@ import Testing
         #expect(keys.count == 5)
     }
 }
+
+/// `FinishedOutcomeQueue` against a fully sorted array (the order the queue promises).
+@Suite struct FinishedOutcomeQueueTests {
+    @Test func forgetsInSettleThenIDOrder() throws {
+        var random = SplitMix64(seed: 7)
+        var queue = FinishedOutcomeQueue()
+        var model: [FinishedOutcome] = []
+        var now: Int64 = 1_000
+        var number = 0
+        for step in 0..<20_000 {
+            switch random.next() % 10 {
+            case 0..<6:
+                // Mostly this millisecond or the next; now and then an older one (late acknowledgements).
+                if random.next() % 3 == 0 { now += 1 }
+                let since = random.next() % 20 == 0 ? now - Int64(random.next() % 5) : now
+                number += 1
+                let id = try ReservationID("r-\(random.next() % 1_000_000)-\(number)")
+                queue.append(id, sinceMilliseconds: since)
+                model.append(FinishedOutcome(id: id, sinceMilliseconds: since))
+                model.sort()
+            case 6..<9:
+                // By count: exactly the smallest (since, id).
+                guard let first = queue.removeOldest(inIDOrder: true) else { #expect(model.isEmpty); continue }
+                #expect(first == model.removeFirst(), "step \(step)")
+            default:
+                // By age: a whole millisecond, in any order.
+                guard let since = queue.oldestMilliseconds else { #expect(model.isEmpty); continue }
+                #expect(since == model.first?.sinceMilliseconds)
+                var taken: [FinishedOutcome] = []
+                while queue.oldestMilliseconds == since { taken.append(queue.removeOldest(inIDOrder: false)!) }
+                let expected = model.prefix { $0.sinceMilliseconds == since }
+                model.removeFirst(expected.count)
+                #expect(taken.sorted() == Array(expected), "step \(step)")
+            }
+            #expect(queue.count == model.count)
+        }
+    }
+}

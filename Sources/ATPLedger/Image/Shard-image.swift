@@ -124,9 +124,11 @@ extension Shard {
             record.acknowledgementsAwaited = image.acknowledgementsAwaited
             insertRecord(record)
         }
-        for restored in restored where restored.image.state != .held && restored.image.acknowledgementsAwaited == 0 {
-            noteFinished(restored.image.id, sinceMilliseconds: restored.image.settledAtMilliseconds)
-        }
+        // In (settle time, id) order, so every one is an append.
+        let finished = restored.lazy.map(\.image)
+            .filter { $0.state != .held && $0.acknowledgementsAwaited == 0 }
+            .sorted { ($0.settledAtMilliseconds, $0.id) < ($1.settledAtMilliseconds, $1.id) }
+        for image in finished { noteFinished(image.id, sinceMilliseconds: image.settledAtMilliseconds) }
         for window in windows {
             dedupWindowBySource[window.source] = dedupWindows.count
             dedupWindows.append(DedupWindow(size: configuration.dedupWindowSequences, newest: window.newest,

@@ -529,9 +529,11 @@ extension CoreLedger {
     func forgetOldOutcomes(_ home: Shard, nowMilliseconds now: Int64, sparing spared: ReservationID? = nil) {
         let retention = configuration.reservationOutcomeRetentionMilliseconds
         let maximum = configuration.reservationOutcomesRememberedMaxPerShard
-        while let oldest = home.finishedOutcomes.first,
-              home.forgettableRecords > maximum || oldest.sinceMilliseconds + retention < now {
-            home.finishedOutcomes.removeFirst()
+        while let since = home.finishedOutcomes.oldestMilliseconds {
+            // Past the retention the whole millisecond goes, in any order; by count, smallest id first.
+            let pastRetention = since + retention < now
+            guard pastRetention || home.forgettableRecords > maximum,
+                  let oldest = home.finishedOutcomes.removeOldest(inIDOrder: !pastRetention) else { break }
             if let record = home.records[oldest.id], record.isForgettable, oldest.id != spared,
                record.settledAtMilliseconds == oldest.sinceMilliseconds {
                 trace?("core \(index) forgets \(oldest.id) (\(record.state))")

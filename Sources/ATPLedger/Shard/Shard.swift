@@ -41,7 +41,7 @@ final class Shard {
     let expiryPosition: Int
     /// The engine's id → home map: every record of this shard is in it (added and removed with it).
     let directory: ReservationDirectory
-    var finishedOutcomes = Deque<FinishedOutcome>()
+    var finishedOutcomes = FinishedOutcomeQueue()
 
     /// Adds the record of an id that has none yet; returns its slot in `records`.
     @discardableResult
@@ -92,19 +92,11 @@ final class Shard {
     /// The expiry-queue node of the record in `slot`.
     @inline(__always) func expiryNode(_ slot: Int) -> Int { ExpiryQueue.node(position: expiryPosition, slot: slot) }
 
-    /// Queues a settled record for forgetting once its retention window (from `since`) has passed.
-    /// The queue stays ordered by (since, id), so which records the per-shard maximum forgets is a
-    /// function of the records alone (a restored shard forgets the same ones as the original).
+    /// Queues a settled record for forgetting once its retention window (from `since`) has passed
+    /// (`FinishedOutcomeQueue`: forgotten by (since, id), so which records the per-shard maximum
+    /// forgets is a function of the records alone).
     func noteFinished(_ id: ReservationID, sinceMilliseconds since: Int64) {
-        let entry = FinishedOutcome(id: id, sinceMilliseconds: since)
-        guard let last = finishedOutcomes.last, entry < last else { return finishedOutcomes.append(entry) }
-        var low = 0
-        var high = finishedOutcomes.count
-        while low < high {
-            let middle = (low + high) / 2
-            if finishedOutcomes[middle] < entry { low = middle + 1 } else { high = middle }
-        }
-        finishedOutcomes.insert(entry, at: low)
+        finishedOutcomes.append(id, sinceMilliseconds: since)
     }
 
     init(index: Int, configuration: LedgerConfiguration, catalog: Catalog, expiries: ExpiryQueue, expiryPosition: Int,
