@@ -173,8 +173,11 @@ struct FinishedOutcomeQueue {
     mutating func removeOldest(inIDOrder: Bool) -> FinishedOutcome? {
         guard let oldest = entries.first?.sinceMilliseconds else { return nil }
         if inIDOrder && sortedFrontMilliseconds != oldest {
-            let end = end(ofMillisecond: oldest)
-            entries[0..<end].sort { $0.id < $1.id }
+            // Sorted in a copy of the millisecond's entries and written back in place: sorting a
+            // slice of the deque would copy the whole deque (the slice shares its storage).
+            var group = (0..<end(ofMillisecond: oldest)).map { entries[$0] }
+            group.sort { $0.id < $1.id }
+            for (index, entry) in group.enumerated() { entries[index] = entry }
             sortedFrontMilliseconds = oldest
         }
         let first = entries.removeFirst()
