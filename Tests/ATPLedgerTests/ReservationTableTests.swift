@@ -146,8 +146,9 @@ import Testing
     /// Ids differing in one byte, or only past byte 16, have different fingerprints.
     @Test func fingerprintsSeeEveryByte() throws {
         let long = String(repeating: "x", count: 40)
+        let directory = ReservationDirectory()
         let keys = Set(try [long + "1", long + "2", "a", "b", String(repeating: "y", count: 64)]
-            .map { ReservationDirectory.key(of: try ReservationID($0)) })
+            .map { directory.key(of: try ReservationID($0)) })
         #expect(keys.count == 5)
     }
 }
@@ -187,5 +188,42 @@ import Testing
             }
             #expect(queue.count == model.count)
         }
+    }
+}
+
+/// `FingerprintTable` against a `Dictionary`: random inserts and removals through several growths,
+/// with fingerprints crowded into few homes so that runs are long and removals shift them.
+@Suite struct FingerprintTableTests {
+    @Test func matchesADictionary() {
+        var random = SplitMix64(seed: 3)
+        let table = FingerprintTable(capacity: 4)
+        var model: [ReservationDirectory.Key: UInt16] = [:]
+        var keys: [ReservationDirectory.Key] = []
+        for step in 0..<50_000 {
+            let roll = random.next() % 10
+            if roll < 6 || keys.isEmpty {
+                // Few distinct homes: the low 5 bits of high >> 1 vary, the rest mostly not.
+                let raw = (random.next() % 32) << 1 | (random.next() % 4 == 0 ? random.next() << 6 : 0)
+                let key = FingerprintTable.normalized(high: raw, low: random.next())
+                let value = UInt16(truncatingIfNeeded: random.next())
+                let before = table.insert(high: key.high, low: key.low, value: value)
+                let typed = ReservationDirectory.Key(high: key.high, low: key.low)
+                #expect(before == model[typed], "step \(step)")
+                if model[typed] == nil { model[typed] = value; keys.append(typed) }
+            } else {
+                let index = Int(random.next() % UInt64(keys.count))
+                let key = keys[index]
+                let wrongValue = model[key]! &+ 1
+                #expect(!table.remove(high: key.high, low: key.low, value: wrongValue), "another value is left alone")
+                #expect(table.remove(high: key.high, low: key.low, value: model[key]!), "step \(step)")
+                model[key] = nil
+                keys.swapAt(index, keys.count - 1)
+                keys.removeLast()
+            }
+            if step % 5_000 == 0 { table.checkInvariants() }
+        }
+        table.checkInvariants()
+        #expect(table.count == model.count)
+        for (key, value) in model { #expect(table.value(high: key.high, low: key.low) == value) }
     }
 }

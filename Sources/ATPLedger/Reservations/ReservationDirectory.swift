@@ -15,57 +15,55 @@ import Synchronization
 ///   removes it), so replay and restore rebuild the directory as they rebuild the records.
 ///
 /// The one reservation structure shared by the cores, hence locked: 64 stripes, each a mutex
-/// around a dictionary, held for one dictionary operation (no I/O; an allocation only when the
-/// dictionary grows). Keys are 128-bit fingerprints of the id under the process's random hashing
-/// key (SipHash through `Hasher`), so a client cannot choose ids that collide; two different live
-/// ids share a fingerprint with probability about n² / 2¹²⁹, and if they ever did, the home's
-/// exact check by id would notice and refuse the newer reserve rather than confuse the two
-/// (`CoreLedger.perform`).
+/// around a `FingerprintTable`, held for one probe run (no I/O; an allocation only when a stripe
+/// grows). Keys are 112-bit fingerprints of the id: 64 bits of SipHash under the process's random
+/// hashing key (`Hasher`: a client cannot choose ids that collide or crowd one stripe) and 48 of
+/// `hashBytes` under a random per-process seed. Two different live ids share a fingerprint with
+/// probability about n² / 2¹¹³; if they ever did, the home's exact check by id would notice and
+/// refuse the newer reserve rather than confuse the two (`CoreLedger.perform`).
 final class ReservationDirectory: Sendable {
-    /// A reservation id's fingerprint.
+    /// A reservation id's fingerprint, normalised for `FingerprintTable`.
     struct Key: Hashable, Sendable {
         var high: UInt64
         var low: UInt64
-
-        func hash(into hasher: inout Hasher) { hasher.combine(low) }
     }
 
-    private final class Stripe: Sendable {
-        let homes = Mutex<[Key: UInt16]>([:])
+    private final class Stripe: @unchecked Sendable {
+        let lock = Mutex<Void>(())
+        /// Touched only under `lock`.
+        let table = FingerprintTable()
     }
 
     private static let stripeBits = 6
     private let stripes: [Stripe]
+    private let seed: UInt64
 
     init() {
         stripes = (0..<(1 << Self.stripeBits)).map { _ in Stripe() }
+        seed = UInt64.random(in: .min ... .max)
     }
 
-    /// The fingerprint of `id`: two SipHash values of its bytes (salted apart).
-    @inline(__always) static func key(of id: ReservationID) -> Key {
-        var first = Hasher()
-        first.combine(UInt8(1))
-        id.hash(into: &first)
-        var second = Hasher()
-        second.combine(UInt8(2))
-        id.hash(into: &second)
-        return Key(high: UInt64(truncatingIfNeeded: first.finalize()), low: UInt64(truncatingIfNeeded: second.finalize()))
+    /// The fingerprint of `id`.
+    @inline(__always) func key(of id: ReservationID) -> Key {
+        var hasher = Hasher()
+        id.hash(into: &hasher)
+        let high = UInt64(truncatingIfNeeded: hasher.finalize())
+        let low = id.withBytes { hashBytes($0, seed: seed) }
+        let normalized = FingerprintTable.normalized(high: high, low: low)
+        return Key(high: normalized.high, low: normalized.low)
     }
 
-    @inline(__always) private func stripe(_ key: Key) -> Stripe {
-        stripes[Int(truncatingIfNeeded: key.high >> UInt64(64 - Self.stripeBits))]
+    @inline(__always) private func withStripe<R>(_ key: Key, _ body: (FingerprintTable) -> R) -> R {
+        let stripe = stripes[Int(truncatingIfNeeded: key.high >> UInt64(64 - Self.stripeBits))]
+        return stripe.lock.withLock { _ in body(stripe.table) }
     }
 
     /// Claims `id` for a new reservation homed at `home`: returns nil when the id was free (it now
     /// maps to `home`), else the home it already maps to (which may be `home` itself).
     func claim(_ id: ReservationID, home: Int) -> Int? {
         precondition(home >= 0 && home <= Int(UInt16.max), "home shard \(home)")
-        let key = Self.key(of: id)
-        return stripe(key).homes.withLock { homes -> Int? in
-            if let existing = homes[key] { return Int(existing) }
-            homes[key] = UInt16(home)
-            return nil
-        }
+        let key = key(of: id)
+        return withStripe(key) { $0.insert(high: key.high, low: key.low, value: UInt16(home)) }.map(Int.init)
     }
 
     /// Records that `id`'s record lives on `home` (a record inserted: live, replayed or restored).
@@ -73,12 +71,8 @@ final class ReservationDirectory: Sendable {
     /// id, which claims prevent.
     func insert(_ id: ReservationID, home: Int) {
         precondition(home >= 0 && home <= Int(UInt16.max), "home shard \(home)")
-        let key = Self.key(of: id)
-        let existing = stripe(key).homes.withLock { homes -> UInt16? in
-            if let existing = homes[key] { return existing }
-            homes[key] = UInt16(home)
-            return nil
-        }
+        let key = key(of: id)
+        let existing = withStripe(key) { $0.insert(high: key.high, low: key.low, value: UInt16(home)) }
         precondition(existing == nil || Int(existing!) == home,
                      "reservation \(id) has a record on shard \(home) and another home \(existing!)")
     }
@@ -86,20 +80,18 @@ final class ReservationDirectory: Sendable {
     /// Removes `id` when it maps to `home` (its record was forgotten, or its reserve was given up
     /// before any record was made); an id mapped elsewhere is left alone.
     func remove(_ id: ReservationID, home: Int) {
-        let key = Self.key(of: id)
-        stripe(key).homes.withLock { homes in
-            if let existing = homes[key], Int(existing) == home { homes[key] = nil }
-        }
+        let key = key(of: id)
+        withStripe(key) { $0.remove(high: key.high, low: key.low, value: UInt16(truncatingIfNeeded: home)) }
     }
 
     /// The home shard `id` maps to, if any.
     func home(of id: ReservationID) -> Int? {
-        let key = Self.key(of: id)
-        return stripe(key).homes.withLock { homes in homes[key].map(Int.init) }
+        let key = key(of: id)
+        return withStripe(key) { $0.value(high: key.high, low: key.low) }.map(Int.init)
     }
 
     /// Ids in the directory (a full pass over the stripes: statistics and checks).
-    var count: Int { stripes.reduce(0) { total, stripe in total + stripe.homes.withLock { $0.count } } }
+    var count: Int { stripes.reduce(0) { total, stripe in total + stripe.lock.withLock { _ in stripe.table.count } } }
 }
 
 /// The rule that places a new reservation's record (its home shard).
