@@ -32,6 +32,20 @@ extension CoreLedger {
                  nowMilliseconds now: Int64, completion: @escaping ReservationCompletion) {
         precondition(owns(shard: homeShard), "reservation \(id) routed to shard \(homeShard), not core \(index)'s")
         trace?("core \(index) perform \(operation) \(id) at \(homeShard) hop \(hops): pending \(pendingReserves[id] != nil), record \(String(describing: shard(homeShard).records[id]?.state))")
+        // A valid reserve at its own home claims its id first: a new id (the common case) then needs
+        // no look at the records, a cache miss less per reservation (a claim exists for every
+        // record and every reserve being decided, so a free id has neither).
+        if case .reserve(let request) = operation, homeShardIndex(of: request) == homeShard, validate(request) == nil {
+            switch directory.claim(id, home: homeShard) {
+            case nil:
+                return startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
+            case let claimed? where claimed != homeShard:
+                // A retry naming another first line: answered from the first one's record.
+                return redirect(operation, id: id, to: claimed, hops: hops, nowMilliseconds: now, completion: completion)
+            default:
+                break  // claimed for this shard: a retry of a record or of a reserve being decided here
+            }
+        }
         if !pendingReserves.isEmpty, let pending = pendingReserves[id] {
             pending.deferred.append((operation, completion))
             return
@@ -49,20 +63,14 @@ extension CoreLedger {
         let problem = validate(request)
         let elsewhere: Int
         if problem == nil && homeShardIndex(of: request) == homeShard {
-            guard let claimed = directory.claim(id, home: homeShard) else {
-                return startReserve(request, homeShard: homeShard, nowMilliseconds: now, completion: completion)
-            }
-            guard claimed != homeShard else {
-                // Claimed for this shard, yet neither recorded nor being decided here: another id
-                // with the same 128-bit fingerprint (about n²/2¹²⁹). Refused, not confused with it.
-                return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
-                                                   replayed: false, error: .notDurable(
-                                                       "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
-            }
-            elsewhere = claimed
+            // Claimed for this shard above, yet neither recorded nor being decided here: another id
+            // with the same 112-bit fingerprint (about n²/2¹¹³). Refused, not confused with it.
+            return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
+                                               replayed: false, error: .notDurable(
+                                                   "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
         } else if let home = directory.home(of: id), home != homeShard {
             // A retry of a known id answers with its first result, even when it is not a valid
-            // request itself (a retry without its lines) or names another first line.
+            // request itself (a retry without its lines).
             elsewhere = home
         } else if let problem {
             return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
