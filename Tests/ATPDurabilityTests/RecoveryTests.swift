@@ -56,6 +56,53 @@ import Testing
         #expect(workload.sellable(sku: 7, location: 1) == 15)
     }
 
+    /// Tens of thousands of reservations falling due in one expiry pass (a flash sale's backlog
+    /// after the core stalled) expire in records the journal accepts, then survive a restart. The
+    /// pass used to journal them in one record past `recordPayloadBytesMax`, which the journal
+    /// refused on every pass: nothing expired and the core spent its time retrying.
+    @Test func aLargeExpiryBacklogIsJournaledInRecordsTheJournalAccepts() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = EngineClock.manual()
+        let count = 12_000
+        let adjust: (inout DurabilityConfiguration) -> Void = {
+            $0.journal.durability = .none
+            $0.journal.recordPayloadBytesMax = 256 << 10  // one record of all 12,000 would be 528 KB
+            $0.journal.bufferedBytesMax = 1 << 20
+        }
+        do {
+            let ledger = try Self.open(directory, clock: clock, adjust: adjust)
+            var workload = Workload(engine: ledger.engine)
+            workload.receive(sku: 1, location: 1, quantity: Int64(count))
+            let line = ReservationLine(sku: workload.sku(1), target: .location(workload.location(1)), quantity: 1)
+            let answered = ManagedCount()
+            let held = ManagedCount()
+            for number in 0..<count {
+                let id = try ReservationID("expiring-reservation-\(100_000 + number)-of-a-large-backlog")
+                let request = ReserveRequest(id: id, lines: [line], ttlMilliseconds: 1_000, mode: .allOrNothing)
+                while ledger.engine.submitReserve(request, completion: { reply in
+                    if reply.state == .held { held.add() }
+                    answered.add()
+                }) == .inboxFull { usleep(100) }
+            }
+            ledger.engine.waitUntilIdle()
+            #expect(pollUntil { answered.value == count })
+            #expect(held.value == count)
+            #expect(workload.sellable(sku: 1, location: 1) == 0)
+            ledger.engine.advanceClock(byMilliseconds: 1_001)
+            #expect(pollUntil { workload.sellable(sku: 1, location: 1) == Int64(count) },
+                    "every reservation expired in one pass")
+            // The journal still takes writes: a new reservation is acknowledged.
+            #expect(workload.reserve("after-the-backlog", lines: [(1, 1, 5)]).state == .held)
+            try ledger.close(finalSnapshot: false)
+        }
+        let ledger = try Self.open(directory, clock: clock, adjust: adjust)
+        defer { try? ledger.close(finalSnapshot: false) }
+        ledger.engine.checkInvariants()
+        let workload = Workload(engine: ledger.engine)
+        #expect(workload.sellable(sku: 1, location: 1) == Int64(count) - 5, "the expiries were replayed")
+    }
+
     /// A reservation whose expiry passed while the engine was down is expired at start.
     @Test func expiryWhileDownIsAppliedAtStart() throws {
         let directory = TemporaryDirectory()
@@ -211,4 +258,22 @@ final class FailureSwitch: @unchecked Sendable {
         get { lock.withLock { on } }
         set { lock.withLock { on = newValue } }
     }
+}
+
+/// A counter several threads add to.
+private final class ManagedCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// Polls `condition` every 10 ms for up to 30 s; whether it became true.
+private func pollUntil(_ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(30)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
 }

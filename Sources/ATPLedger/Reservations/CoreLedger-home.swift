@@ -384,10 +384,18 @@ extension CoreLedger {
         transition(CollectionOfOne(slot), homeShard: homeShard, to: .expired, nowMilliseconds: now, completion: nil)
     }
 
+    /// Transitions journaled in one record at most. An expiry pass after a stall of the core (a
+    /// backlog of tens of thousands due at once in a flash sale) built one record of them all; past
+    /// the journal's `recordPayloadBytesMax` (1 MiB) the journal refused it, every pass rebuilt and
+    /// re-sent the growing batch, and the core spent its time there while nothing expired and its
+    /// replies starved (atpbench, shard-aware reserves with 1 s ttls). 4,096 entries of the longest
+    /// id are 4,096 × 67 + 16 = 274,448 bytes.
+    static let transitionsPerRecordMax = 4096
+
     /// Expires every held reservation of this core whose deadline is at or before `now`: one
-    /// journal record per home shard with due reservations. Cost: the due records only (the expiry
-    /// queue holds exactly the held ones). A refused journal record leaves them held and queued:
-    /// the next pass tries again.
+    /// journal record per home shard with due reservations, per `transitionsPerRecordMax` of them.
+    /// Cost: the due records only (the expiry queue holds exactly the held ones). A refused journal
+    /// record leaves its records held and queued: the next pass tries again.
     func expireDue(nowMilliseconds now: Int64) {
         guard let earliest = expiries.earliestDeadline, earliest <= now else { return }
         var nodes = scratch.dueNodes.take()
@@ -404,7 +412,14 @@ extension CoreLedger {
             for node in nodes where ExpiryQueue.position(of: node) == shard.expiryPosition {
                 slots.append(ExpiryQueue.slot(of: node))
             }
-            if !slots.isEmpty { transition(slots, homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil) }
+            // Each chunk's slots stay valid while the earlier chunks settle: they are still held, so
+            // forgetting never takes them.
+            var start = 0
+            while start < slots.count {
+                let end = min(start + Self.transitionsPerRecordMax, slots.count)
+                transition(slots[start..<end], homeShard: shard.index, to: .expired, nowMilliseconds: now, completion: nil)
+                start = end
+            }
         }
     }
 
