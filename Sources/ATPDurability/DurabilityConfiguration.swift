@@ -29,6 +29,23 @@ public struct DurabilityConfiguration: Sendable {
         self.dataDirectory = dataDirectory
     }
 
+    /// The largest journal record a request of at most `batchItemsMax` items can make: an ingest
+    /// frame whose events all live on one core, each with a correlation id of the longest kind
+    /// (16 bytes of header fields, then per event its fixed layout and up to 1 + 64 id bytes).
+    public static func largestRecordPayloadBytes(batchItemsMax: Int) -> Int {
+        16 + batchItemsMax * (MemoryLayout<StockEvent>.size + 1 + ReservationID.bytesMax)
+    }
+
+    /// Raises `journal.recordPayloadBytesMax` (and the buffer that must hold two such records) so
+    /// that every request of at most `batchItemsMax` items fits one record. With the journal's 1 MiB
+    /// default an ingest of 17,000 events on one core was refused as `notDurable` though the
+    /// protocol allows 100,000 (12.5 MB with correlation ids).
+    public mutating func fitJournal(toBatchItemsMax batchItemsMax: Int) {
+        let largest = Self.largestRecordPayloadBytes(batchItemsMax: batchItemsMax)
+        journal.recordPayloadBytesMax = max(journal.recordPayloadBytesMax, largest)
+        journal.bufferedBytesMax = max(journal.bufferedBytesMax, 2 * (largest + 4096))
+    }
+
     /// `sync`, `none` or `interval:<ms>` (also `<ms>ms`), as in the `durability` configuration key.
     public static func parseDurability(_ text: String) -> JournalDurability? {
         switch text {

@@ -115,6 +115,7 @@ struct ATPD: ParsableCommand {
         settings.journal.durability = DurabilityConfiguration.parseDurability(configuration.durability) ?? .sync
         settings.snapshotIntervalSeconds = configuration.snapshotIntervalSeconds
         settings.snapshotsKept = configuration.snapshotsKept
+        settings.fitJournal(toBatchItemsMax: configuration.limits.batchItemsMax)
         return settings
     }
 

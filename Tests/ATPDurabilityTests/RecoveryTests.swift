@@ -103,6 +103,50 @@ import Testing
         #expect(workload.sellable(sku: 1, location: 1) == Int64(count) - 5, "the expiries were replayed")
     }
 
+    /// An ingest of batchItemsMax events all on one core (6 MB of events; with correlation ids,
+    /// which only shipments carry, it could be 12.5 MB, what the fit allows for) is one journal
+    /// record the journal accepts once fitted to it, as atpd does, and is there after a restart.
+    /// The journal's own 1 MiB default refuses it.
+    @Test func theLargestIngestFitsOneJournalRecord() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let batchItemsMax = 100_000
+        let skus = (0..<8).reduce(into: [Int]()) { found, _ in
+            found.append(Workload.skuNumber(onCore: 0, Self.ledgerConfiguration(), from: (found.last ?? -1) + 1))
+        }
+        func batch(_ workload: Workload) -> EventBatch {
+            var batch = EventBatch(capacity: batchItemsMax)
+            for n in 0..<batchItemsMax {
+                let event = StockEvent(kind: .receive, sku: workload.sku(skus[n % skus.count]), location: workload.location(n % 100),
+                                       quantity: 1, source: workload.source, sequence: UInt64(n + 1))
+                batch.append(event)
+            }
+            return batch
+        }
+        do {
+            let unfitted = TemporaryDirectory()
+            defer { unfitted.remove() }
+            let ledger = try Self.open(unfitted)
+            #expect(ledger.engine.apply(batch(Workload(engine: ledger.engine))).durabilityFailure != nil,
+                    "the journal's default refuses it")
+            try? ledger.close(finalSnapshot: false)
+        }
+        do {
+            let ledger = try Self.open(directory) { $0.fitJournal(toBatchItemsMax: batchItemsMax) }
+            let result = ledger.engine.apply(batch(Workload(engine: ledger.engine)))
+            #expect(result.durabilityFailure == nil)
+            #expect(result.outcomes.allSatisfy { $0 == .applied }, "\(Dictionary(grouping: result.outcomes, by: { "\($0)" }).mapValues(\.count))")
+            try ledger.close(finalSnapshot: false)
+        }
+        let ledger = try Self.open(directory) { $0.fitJournal(toBatchItemsMax: batchItemsMax) }
+        defer { try? ledger.close(finalSnapshot: false) }
+        let workload = Workload(engine: ledger.engine)
+        let total = (0..<100).reduce(Int64(0)) { sum, location in
+            skus.reduce(sum) { $0 + workload.sellable(sku: $1, location: location) }
+        }
+        #expect(total == Int64(batchItemsMax))
+    }
+
     /// A reservation whose expiry passed while the engine was down is expired at start.
     @Test func expiryWhileDownIsAppliedAtStart() throws {
         let directory = TemporaryDirectory()
