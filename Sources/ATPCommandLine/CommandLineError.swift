@@ -56,7 +56,7 @@ public struct CommandLineError: Error, Sendable, Equatable, CustomStringConverti
     public static func status(for code: ErrorCode) -> ATPExitStatus {
         switch code {
         case .unauthenticated, .forbidden: .authentication
-        case .shuttingDown, .tooManyConnections: .connection
+        case .shuttingDown, .tooManyConnections, .idleTimeout: .connection
         default: .serverError
         }
     }

@@ -45,16 +45,19 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// outcome is unknown; writes are refused until the operator fixes the disk and restarts the
     /// server. Queries still work.
     public static let notDurable = ErrorCode(rawValue: 18)
+    /// The connection sent nothing and waited for nothing for `idleTimeoutMilliseconds`; sent as a
+    /// notice. Closes. Reconnect when there is something to send.
+    public static let idleTimeout = ErrorCode(rawValue: 19)
 
-    /// Every code version 1 defines, in numeric order.
-    public static let allKnown: [ErrorCode] = (1...18).map { ErrorCode(rawValue: $0) }
+    /// Every code defined, in numeric order.
+    public static let allKnown: [ErrorCode] = (1...19).map { ErrorCode(rawValue: $0) }
 
     /// Whether the server closes the connection after sending this code (docs/PROTOCOL.md §5).
     /// Unknown codes do not close by themselves: the client closes only when the server does.
     public var closesConnection: Bool {
         switch self {
         case .malformedFrame, .frameTooLarge, .unsupportedVersion, .unauthenticated, .shuttingDown,
-             .tooManyConnections: true
+             .tooManyConnections, .idleTimeout: true
         default: false
         }
     }
@@ -80,6 +83,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .replyTooLarge: "replyTooLarge"
         case .tooManyConnections: "tooManyConnections"
         case .notDurable: "notDurable"
+        case .idleTimeout: "idleTimeout"
         default: "error \(rawValue)"
         }
     }

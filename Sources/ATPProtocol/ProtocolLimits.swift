@@ -35,6 +35,12 @@ public struct ProtocolLimits: Sendable, Equatable {
     /// overload must not be cut off; the budget above is what keeps silent connections from
     /// locking others out.
     public var handshakeTimeoutMilliseconds: Int = 60_000
+    /// How long an authenticated connection may stay idle — no byte received and no request
+    /// waiting for its reply — in milliseconds; then it gets the notice `idleTimeout` and is
+    /// closed. 0 (the default, as Redis's `timeout` and PgBouncer's `client_idle_timeout`): never,
+    /// since `ATPClientPool` does not reconnect a connection the server closed. Set it (an hour,
+    /// say) where clients can vanish without closing (a NAT or a load balancer drops them).
+    public var idleTimeoutMilliseconds: Int = 0
 
     /// The defaults.
     public init() {}
@@ -75,6 +81,8 @@ public struct ProtocolLimits: Sendable, Equatable {
                     "must be >= 1")
         try require(handshakeTimeoutMilliseconds >= 1, "handshakeTimeoutMilliseconds", handshakeTimeoutMilliseconds,
                     "must be >= 1")
+        try require(idleTimeoutMilliseconds >= 0, "idleTimeoutMilliseconds", idleTimeoutMilliseconds,
+                    "must be >= 0 (0: never)")
         try require(tokenBytesMax >= 0 && tokenBytesMax <= Int(UInt16.max), "tokenBytesMax", tokenBytesMax,
                     "must be from 0 to 65,535")
         try require(handshakeFrameBytesMax >= handshakeFrameBytesNeeded && handshakeFrameBytesMax <= frameBytesMax,

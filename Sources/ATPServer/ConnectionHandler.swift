@@ -97,6 +97,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// its own succeeds; nil then.
     private var handshakeTicket: UInt64? = nil
     private var handshakeTimer: Scheduled<Void>? = nil
+    /// When the connection last received bytes (`NIODeadline` uptime nanoseconds).
+    private var lastReceivedNanoseconds: UInt64 = 0
+    /// The next idle check of an authenticated connection (`limits.idleTimeoutMilliseconds`).
+    private var idleTimer: Scheduled<Void>? = nil
 
     init(executor: RequestExecutor, counters: ServerCounters, coreIndex: Int? = nil, metrics: LoopRequestMetrics,
          onClose: @escaping @Sendable (ObjectIdentifier) -> Void) {
@@ -145,6 +149,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
         closeWithNotice(.unauthenticated, "no successful hello within \(timeout) ms (handshakeTimeoutMilliseconds)")
     }
 
+    /// Checks for idleness after `nanoseconds` (one timer per connection, re-armed by the check
+    /// itself rather than by every read).
+    private func scheduleIdleCheck(inNanoseconds nanoseconds: Int64) {
+        guard let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: .nanoseconds(max(nanoseconds, 1_000_000))) {
+            bound.value.checkIdle()
+        }
+    }
+
+    /// Closes an authenticated connection that received nothing for `idleTimeoutMilliseconds` and
+    /// waits for no reply, with the notice `idleTimeout`; otherwise checks again when it could next
+    /// have been idle that long (issue 14: idle timeout).
+    private func checkIdle() {
+        idleTimer = nil
+        let timeout = Int64(limits.idleTimeoutMilliseconds) * 1_000_000
+        guard timeout > 0, case .ready = machine.state else { return }
+        if inFlight > 0 || stalled != nil || !pendingQueries.isEmpty {
+            return scheduleIdleCheck(inNanoseconds: timeout)
+        }
+        let idle = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- lastReceivedNanoseconds)
+        guard idle >= timeout else { return scheduleIdleCheck(inNanoseconds: timeout - idle) }
+        counters.connectionsIdleClosed.wrappingIncrement(ordering: .relaxed)
+        closeWithNotice(.idleTimeout, "nothing received for \(limits.idleTimeoutMilliseconds) ms "
+                        + "(idleTimeoutMilliseconds); reconnect to send more")
+    }
+
     /// Takes the connection out of the waiting handshakes (its hello succeeded, it was evicted, or it
     /// closes). Idempotent.
     private func leaveHandshakes() {
@@ -157,6 +188,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         leaveHandshakes()
+        idleTimer?.cancel()
+        idleTimer = nil
         machine.close()
         dropUnstartedRequests()
         counters.connectionsOpen.wrappingDecrement(ordering: .relaxed)
@@ -181,6 +214,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             cumulation = bytes
         }
         processFrames()
+        lastReceivedNanoseconds = readNanoseconds
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -327,6 +361,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     machine.authenticated(as: roles)
                     decoder = FrameDecoder(limits: limits)
                     leaveHandshakes()
+                    lastReceivedNanoseconds = readNanoseconds
+                    if limits.idleTimeoutMilliseconds > 0 {
+                        scheduleIdleCheck(inNanoseconds: Int64(limits.idleTimeoutMilliseconds) * 1_000_000)
+                    }
                 }
                 write([writer], thenClose: roles == nil)
                 return

@@ -98,6 +98,7 @@ extension ServerConfiguration {
             if let v = try limits.int("connectionsMax") { self.limits.connectionsMax = v }
             if let v = try limits.int("unauthenticatedConnectionsMax") { self.limits.unauthenticatedConnectionsMax = v }
             if let v = try limits.int("handshakeTimeoutMilliseconds") { self.limits.handshakeTimeoutMilliseconds = v }
+            if let v = try limits.int("idleTimeoutMilliseconds") { self.limits.idleTimeoutMilliseconds = v }
             if let v = try limits.int("tokenBytesMax") { self.limits.tokenBytesMax = v }
             if let v = try limits.int("handshakeFrameBytesMax") { self.limits.handshakeFrameBytesMax = v }
             try limits.refuseUnknownKeys()

@@ -226,6 +226,7 @@ extension ServerConfiguration {
             "limits.connectionsMax = \(limits.connectionsMax)", "limits.tokenBytesMax = \(limits.tokenBytesMax)",
             "limits.unauthenticatedConnectionsMax = \(limits.unauthenticatedConnectionsMax)",
             "limits.handshakeTimeoutMilliseconds = \(limits.handshakeTimeoutMilliseconds)",
+            "limits.idleTimeoutMilliseconds = \(limits.idleTimeoutMilliseconds)",
             "limits.handshakeFrameBytesMax = \(limits.handshakeFrameBytesMax)",
         ]
         for grant in tokens { lines.append("tokens[\(grant.name)] = (hidden) roles \(grant.roles)") }

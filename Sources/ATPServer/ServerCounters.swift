@@ -17,6 +17,8 @@ final class ServerCounters: Sendable {
     /// Connections closed waiting for `hello`: the oldest when the budget ran out, and timeouts.
     let handshakesEvicted = ManagedAtomic<UInt64>(0)
     let handshakesTimedOut = ManagedAtomic<UInt64>(0)
+    /// Authenticated connections closed after `idleTimeoutMilliseconds` of idleness.
+    let connectionsIdleClosed = ManagedAtomic<UInt64>(0)
     /// The connections waiting for their `hello` (their count is `server.connections.unauthenticated`).
     let handshakes: PendingHandshakes
     let framesReceived = ManagedAtomic<UInt64>(0)
@@ -59,6 +61,7 @@ final class ServerCounters: Sendable {
             StatEntry("server.connections.unauthenticated", .signed(Int64(handshakes.count))),
             StatEntry("server.handshakes.evicted", .unsigned(handshakesEvicted.load(ordering: .relaxed))),
             StatEntry("server.handshakes.timedOut", .unsigned(handshakesTimedOut.load(ordering: .relaxed))),
+            StatEntry("server.connections.idleClosed", .unsigned(connectionsIdleClosed.load(ordering: .relaxed))),
             StatEntry("server.frames.received", .unsigned(framesReceived.load(ordering: .relaxed))),
             StatEntry("server.requests.answered", .unsigned(requestsAnswered.load(ordering: .relaxed))),
             StatEntry("server.requests.inline", .unsigned(requestsInline.load(ordering: .relaxed))),

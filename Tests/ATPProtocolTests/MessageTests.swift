@@ -52,7 +52,7 @@ import Testing
     @Test func errorCodesThatClose() {
         let closing = ErrorCode.allKnown.filter(\.closesConnection)
         #expect(closing == [.malformedFrame, .frameTooLarge, .unsupportedVersion, .unauthenticated, .shuttingDown,
-                            .tooManyConnections])
+                            .tooManyConnections, .idleTimeout])
         #expect(!ErrorCode(rawValue: 999).closesConnection && ErrorCode(rawValue: 999).description == "error 999")
     }
 

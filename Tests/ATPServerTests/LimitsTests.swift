@@ -50,6 +50,34 @@ import Testing
         })
     }
 
+    // MARK: - Idle connections (issue 14, budgets)
+
+    /// An authenticated connection that sends nothing is closed after idleTimeoutMilliseconds with
+    /// the notice idleTimeout; one that keeps sending (a ping every 50 ms, well inside the 1.5 s
+    /// timeout) stays open well past it, and so does an idle one on a server with the timeout off.
+    @Test func anIdleConnectionIsClosedAndABusyOneIsNot() async throws {
+        let fixture = try ServerFixture { $0.limits.idleTimeoutMilliseconds = 1500 }
+        let idle = try await fixture.rawAuthenticated()
+        let busy = try await fixture.connect()
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(4) {
+            _ = try await busy.ping()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Self.expectNoticeThenClose(idle, .idleTimeout)
+        _ = try await busy.ping()
+        let stats = Dictionary(uniqueKeysWithValues: fixture.server.serverStatistics().map { ($0.name, $0.value) })
+        #expect(stats["server.connections.idleClosed"] == .unsigned(1))
+        await busy.close()
+
+        let never = try ServerFixture { $0.limits.idleTimeoutMilliseconds = 0 }
+        let quiet = try await never.connect()
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await quiet.ping()
+        #expect(never.server.serverStatistics().first { $0.name == "server.connections.idleClosed" }?.value == .unsigned(0))
+        await quiet.close()
+    }
+
     /// Silent connections cannot lock clients out: past unauthenticatedConnectionsMax the oldest
     /// waiting one is closed (tooManyConnections), and a client's hello still gets through.
     @Test func pastTheHandshakeBudgetTheOldestSilentConnectionMakesRoom() async throws {
