@@ -133,9 +133,6 @@ public final class Engine: Sendable {
             ?? ReservationHome.hashedShard(of: id, shardCount: configuration.shardCount)
     }
 
-    /// Reservations the engine remembers (records and reserves being decided), engine-wide.
-    public var reservationsInDirectory: Int { core.reservationDirectory.count }
-
     /// Stops the workers after they finish the work already queued. Idempotent.
     public func shutdown() {
         guard isShutDown.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
