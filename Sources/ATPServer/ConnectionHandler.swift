@@ -113,6 +113,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Until hello succeeds a frame may be at most handshakeFrameBytesMax: an unauthenticated
         // connection cannot make the server hold a 16 MiB frame.
         decoder = FrameDecoder.forHandshake(limits: executor.configuration.limits)
+        counters.connectionHandlersAlive.wrappingIncrement(ordering: .relaxed)
+    }
+
+    deinit { counters.connectionHandlersAlive.wrappingDecrement(ordering: .relaxed) }
+
+    /// Lets go of the context when the channel's pipeline is torn down: the context holds this
+    /// handler, so keeping it made a cycle that kept every closed connection's handler, context
+    /// and buffers alive (issue 14 item 2: about 1.5 KB per connection, never returned).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        mailbox?.handler = nil
+        self.context = nil
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -12,6 +12,9 @@ final class ServerCounters: Sendable {
     /// Wall-clock time the server was created, in milliseconds since 1970.
     let startMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
     let connectionsOpen = ManagedAtomic<Int>(0)
+    /// Connection handlers alive: equals `connectionsOpen` once closed connections are torn down
+    /// (a larger number is connections' memory kept after they closed).
+    let connectionHandlersAlive = ManagedAtomic<Int>(0)
     let connectionsAccepted = ManagedAtomic<UInt64>(0)
     let connectionsRefused = ManagedAtomic<UInt64>(0)
     /// Connections closed waiting for `hello`: the oldest when the budget ran out, and timeouts.
@@ -56,6 +59,8 @@ final class ServerCounters: Sendable {
         [
             StatEntry("server.startMilliseconds", .signed(startMilliseconds)),
             StatEntry("server.connections.open", .signed(Int64(connectionsOpen.load(ordering: .relaxed)))),
+            StatEntry("server.connections.handlersAlive",
+                      .signed(Int64(connectionHandlersAlive.load(ordering: .relaxed)))),
             StatEntry("server.connections.accepted", .unsigned(connectionsAccepted.load(ordering: .relaxed))),
             StatEntry("server.connections.refused", .unsigned(connectionsRefused.load(ordering: .relaxed))),
             StatEntry("server.connections.unauthenticated", .signed(Int64(handshakes.count))),
