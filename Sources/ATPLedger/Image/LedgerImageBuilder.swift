@@ -185,11 +185,12 @@ public struct LedgerImageBuilder {
             }
             // A record lives on its first line's shard, or (made by an older build) its id's hashed shard.
             if let home = reservation.homeShard {
-                let hashed = ReservationHome.hashedShard(of: id, shardCount: shardCount)
-                let firstLine = reservation.request.lines.first.flatMap { line in
-                    line.sku == .unknown ? nil : Int(skuPlacements.placement(of: line.sku.rawValue)) & (shardCount - 1)
-                } ?? hashed
-                guard home == firstLine || home == hashed else {
+                let shardOfSKU = { (sku: SKUID) in Int(skuPlacements.placement(of: sku.rawValue)) & (shardCount - 1) }
+                guard ReservationHome.isValid(home, for: reservation.request, shardCount: shardCount,
+                                              shardOfSKU: shardOfSKU) else {
+                    let firstLine = ReservationHome.shard(of: reservation.request, shardCount: shardCount,
+                                                          shardOfSKU: shardOfSKU)
+                    let hashed = ReservationHome.hashedShard(of: id, shardCount: shardCount)
                     throw .invalidReservation(id, "home shard \(home) is neither its first line's (\(firstLine)) nor its id's (\(hashed))")
                 }
             }

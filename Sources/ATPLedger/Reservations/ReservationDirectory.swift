@@ -99,7 +99,14 @@ enum ReservationHome {
     /// The shard of the first line's SKU, or the id's hashed shard when the first SKU is unknown
     /// (or there is no line). Fixed by the request alone, so replay recomputes it.
     @inline(__always) static func shard(of request: ReserveRequest, catalog: Catalog, shardCount: Int) -> Int {
-        if let first = request.lines.first, first.sku != .unknown { return catalog.shardIndex(of: first.sku) }
+        shard(of: request, shardCount: shardCount) { catalog.shardIndex(of: $0) }
+    }
+
+    /// `shard(of:catalog:shardCount:)` with SKUs placed by `shardOfSKU` (an image, which has
+    /// placements but no catalog yet).
+    @inline(__always) static func shard(of request: ReserveRequest, shardCount: Int,
+                                        shardOfSKU: (SKUID) -> Int) -> Int {
+        if let first = request.lines.first, first.sku != .unknown { return shardOfSKU(first.sku) }
         return hashedShard(of: request.id, shardCount: shardCount)
     }
 
@@ -112,7 +119,13 @@ enum ReservationHome {
     /// Whether `shard` may be the home of `request`'s record: where the rule puts it now, or where
     /// older builds put it (replay checks every decision record against this).
     static func isValid(_ shard: Int, for request: ReserveRequest, catalog: Catalog, shardCount: Int) -> Bool {
-        shard == self.shard(of: request, catalog: catalog, shardCount: shardCount)
+        isValid(shard, for: request, shardCount: shardCount) { catalog.shardIndex(of: $0) }
+    }
+
+    /// `isValid(_:for:catalog:shardCount:)` with SKUs placed by `shardOfSKU`.
+    static func isValid(_ shard: Int, for request: ReserveRequest, shardCount: Int,
+                        shardOfSKU: (SKUID) -> Int) -> Bool {
+        shard == self.shard(of: request, shardCount: shardCount, shardOfSKU: shardOfSKU)
             || shard == hashedShard(of: request.id, shardCount: shardCount)
     }
 }
