@@ -35,6 +35,7 @@ extension CoreLedger {
         // A valid reserve at its own home claims its id first: a new id (the common case) then needs
         // no look at the records, a cache miss less per reservation (a claim exists for every
         // record and every reserve being decided, so a free id has neither).
+        var claimedHere = false
         if case .reserve(let request) = operation, homeShardIndex(of: request) == homeShard, validate(request) == nil {
             switch directory.claim(id, home: homeShard) {
             case nil:
@@ -43,7 +44,7 @@ extension CoreLedger {
                 // A retry naming another first line: answered from the first one's record.
                 return redirect(operation, id: id, to: claimed, hops: hops, nowMilliseconds: now, completion: completion)
             default:
-                break  // claimed for this shard: a retry of a record or of a reserve being decided here
+                claimedHere = true  // a retry of a record or of a reserve being decided here
             }
         }
         if !pendingReserves.isEmpty, let pending = pendingReserves[id] {
@@ -60,27 +61,26 @@ extension CoreLedger {
             return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
                                                replayed: false, error: .unknownReservation))
         }
-        let problem = validate(request)
-        let elsewhere: Int
-        if problem == nil && homeShardIndex(of: request) == homeShard {
+        if claimedHere {
             // Claimed for this shard above, yet neither recorded nor being decided here: another id
             // with the same 112-bit fingerprint (about n²/2¹¹³). Refused, not confused with it.
             return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
                                                replayed: false, error: .notDurable(
                                                    "reservation id \(id) shares its fingerprint with another id; retry with another id or after a restart")))
-        } else if let home = directory.home(of: id), home != homeShard {
+        }
+        // Invalid, or a redirected reserve not at its own first line's home.
+        if let home = directory.home(of: id), home != homeShard {
             // A retry of a known id answers with its first result, even when it is not a valid
             // request itself (a retry without its lines).
-            elsewhere = home
-        } else if let problem {
+            return redirect(operation, id: id, to: home, hops: hops, nowMilliseconds: now, completion: completion)
+        }
+        if let problem = validate(request) {
             return completion(ReservationReply(id: id, state: .refused, lines: [], expiresAtMilliseconds: 0,
                                                replayed: false, error: .invalidRequest(problem)))
-        } else {
-            // Sent on to a record that was forgotten on the way: back to its own first line's home.
-            return redirect(operation, id: id, to: homeShardIndex(of: request), hops: hops, nowMilliseconds: now,
-                            completion: completion)
         }
-        redirect(operation, id: id, to: elsewhere, hops: hops, nowMilliseconds: now, completion: completion)
+        // Sent on to a record that was forgotten on the way: back to its own first line's home.
+        redirect(operation, id: id, to: homeShardIndex(of: request), hops: hops, nowMilliseconds: now,
+                 completion: completion)
     }
 
     /// Sends an operation on to the core of `homeShard` (or performs it here when this core owns
