@@ -120,13 +120,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Lets go of the context when the channel's pipeline is torn down: the context holds this
     /// handler, so keeping it made a cycle that kept every closed connection's handler, context
-    /// and buffers alive (issue 14 item 2: about 1.5 KB per connection, never returned).
+    /// and buffers alive (issue 14 item 2: about 1.5 KB per connection, never returned). Timers
+    /// and the mailbox were let go of by `channelInactive`, which comes first.
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-        mailbox?.handler = nil
         self.context = nil
     }
 

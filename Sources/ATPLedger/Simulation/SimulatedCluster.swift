@@ -140,8 +140,8 @@ package final class SimulatedCluster {
                 completion: completion)
     }
 
-    /// Queues a commit at the core the directory names for the id, when it is queued (the id may
-    /// move before it runs: the core then sends it on, as in the engine).
+    /// Queues a commit at the core the directory names for the id when it is queued, as the engine
+    /// routes it (an id unknown then goes to its hashed shard and is answered unknown there).
     package func commit(_ id: ReservationID, completion: @escaping (ReservationReply) -> Void) {
         perform(.commit, id: id, home: homeShardIndex(of: id), completion: completion)
     }
