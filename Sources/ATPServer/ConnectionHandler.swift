@@ -14,9 +14,14 @@ private struct InlineRequest {
 
 /// One client connection: decodes frames, runs the handshake, executes requests in pipeline order
 /// (answers may come back out of order, matched by request id), and writes replies with coalesced
-/// flushes. Back-pressure: it stops reading (holds `read()`) while `inFlightRequestsMax` requests are
-/// in flight, while a request waits for room in a full shard inbox, and while the peer is slow to
-/// read (the channel is not writable). Nothing is buffered without bound.
+/// flushes. Back-pressure: it stops taking frames and reading (holds `read()`) while
+/// `inFlightRequestsMax` requests are in flight, while a request waits for room in a full shard
+/// inbox, while the peer is slow to read (the channel is not writable: `outboundBytesHighWaterMark`
+/// bytes queued), and while the replies it owes could fill that budget again (`replyBytesOwed`:
+/// each request's `ReplyEstimate`, counted from when it is taken until its reply is handed to the
+/// channel). So a client that pipelines large-reply queries and never reads holds at most about
+/// twice `outboundBytesHighWaterMark` plus one reply, and the requests beyond stay unread in its
+/// socket (issue 14 item 1). Nothing is buffered without bound.
 ///
 /// Exclusivity: the properties marked `@exclusivity(unchecked)` are touched only on the connection's
 /// event loop, by this handler's methods, never through overlapping `inout` accesses (the runtime
@@ -83,6 +88,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
     private var readHeldBack = false
+    /// The `ReplyEstimate`s of the requests taken and not yet answered into the channel: in flight
+    /// (worker, other core, journal) or answered inline and waiting for this read's flush. The
+    /// connection takes no frame while it is at least `outboundBytesBudget`.
+    private var replyBytesOwed = 0
+    /// `replyBytesOwed` as last added to `server.bytes.replyOwed` (brought up to date once per read
+    /// and per delivery, not per request: `reportOwedBytes()`).
+    private var replyBytesOwedReported = 0
+    /// The part of `replyBytesOwed` answered inline during this read: handed over at its flush.
+    private var inlineReplyBytesOwed = 0
+    /// `outboundBytesHighWaterMark`: the replies a connection may owe before it stops taking frames.
+    private let outboundBytesBudget: Int
+    /// The engine's catalog: how many locations it knows bounds a SKU or channel query's reply.
+    private let catalog: Catalog
     /// The peer closed its sending side (half-close): close once everything read is answered.
     private var inputClosed = false
     private var stalled: Stalled? = nil
@@ -110,6 +128,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.metrics = metrics
         self.limits = executor.configuration.limits
         self.onClose = onClose
+        self.outboundBytesBudget = executor.configuration.outboundBytesHighWaterMark
+        self.catalog = executor.engine.catalog
         // Until hello succeeds a frame may be at most handshakeFrameBytesMax: an unauthenticated
         // connection cannot make the server hold a 16 MiB frame.
         decoder = FrameDecoder.forHandshake(limits: executor.configuration.limits)
@@ -207,6 +227,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         mailbox?.handler = nil
         cumulation = nil
         reportInboundBytes()
+        reportOwedBytes()
         onClose(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
     }
@@ -291,7 +312,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var isBlocked: Bool {
         guard let context else { return true }
         return stalled != nil || queriesStalledSince != nil || inFlight >= limits.inFlightRequestsMax
-            || !context.channel.isWritable || !machine.acceptsFrames
+            || replyBytesOwed >= outboundBytesBudget || !context.channel.isWritable || !machine.acceptsFrames
     }
 
     /// Forgets the requests read but not handed to the engine yet (this read's queries, gathered
@@ -299,6 +320,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// They leave `server.requests.inFlight`, where they were counted when read.
     private func dropUnstartedRequests() {
         inFlight -= pendingQueries.count
+        for pending in pendingQueries { replyBytesOwed -= pending.replyBytesOwed }
+        replyBytesOwed -= inlineReplyBytesOwed
+        inlineReplyBytesOwed = 0
         pendingQueries.removeAll()
         queriesStalledSince = nil
         inlineRequests.removeAll()
@@ -311,29 +335,50 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func processFrames() {
         guard let context else { return }
         readNanoseconds = NIODeadline.now().uptimeNanoseconds
-        while !isBlocked, var buffer = cumulation {
-            let frame: Frame?
-            do {
-                frame = try decoder.next(from: &buffer)
-                cumulation = buffer
-            } catch {
-                cumulation = nil
-                dropUnstartedRequests()
-                closeWithNotice(ErrorReply(error))
-                return
+        var moreFrames = true
+        while moreFrames {
+            moreFrames = false
+            while !isBlocked, var buffer = cumulation {
+                let frame: Frame?
+                do {
+                    frame = try decoder.next(from: &buffer)
+                    cumulation = buffer
+                } catch {
+                    cumulation = nil
+                    dropUnstartedRequests()
+                    closeWithNotice(ErrorReply(error))
+                    return
+                }
+                guard let frame else { break }
+                counters.framesReceived.wrappingIncrement(ordering: .relaxed)
+                handle(frame)
             }
-            guard let frame else { break }
-            counters.framesReceived.wrappingIncrement(ordering: .relaxed)
-            handle(frame)
+            // Replies answered inline that filled the budget: handed to the channel now, and the
+            // frames left go on while the channel still takes them (it stops at its high water mark).
+            moreFrames = inlineReplyBytesOwed > 0 && replyBytesOwed >= outboundBytesBudget
+                && (cumulation?.readableBytes ?? 0) > 0
+            reportOwedBytes()
+            flushInlineReplies()
+            if moreFrames { counters.outboundBudgetPauses.wrappingIncrement(ordering: .relaxed) }
         }
         if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
         reportInboundBytes()
-        flushInlineReplies()
         submitPendingQueries()
+        reportOwedBytes()
         if readHeldBack && !isBlocked {
             readHeldBack = false
             context.read()
         }
+    }
+
+    /// Brings `server.bytes.replyOwed` (and its per-connection peak) up to date with `replyBytesOwed`.
+    private func reportOwedBytes() {
+        assert(replyBytesOwed >= 0 && inlineReplyBytesOwed >= 0 && inlineReplyBytesOwed <= replyBytesOwed,
+               "owed reply bytes \(replyBytesOwed), inline \(inlineReplyBytesOwed)")
+        guard replyBytesOwed != replyBytesOwedReported else { return }
+        counters.replyBytesOwed.wrappingIncrement(by: replyBytesOwed - replyBytesOwedReported, ordering: .relaxed)
+        if replyBytesOwed > replyBytesOwedReported { ServerCounters.raise(counters.replyBytesOwedPeak, to: replyBytesOwed) }
+        replyBytesOwedReported = replyBytesOwed
     }
 
     /// Brings `server.bytes.inboundBuffered` (and its peak) up to date with `cumulation`.
@@ -389,22 +434,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Queries wait in `pendingQueries` for the end of the read (`submitPendingQueries()`).
     private func start(_ request: Request, opcode: Opcode, requestID: UInt32, since: NIODeadline) {
         guard let context, let mailbox else { return }
+        let owed = ReplyEstimate.bytes(of: request, locationCount: catalog.count(.location))
+        replyBytesOwed += owed
         if case .query(let query) = request {
-            if coreIndex != nil && answerInline(query, requestID: requestID) { return }
+            if coreIndex != nil && answerInline(query, requestID: requestID) {
+                inlineReplyBytesOwed += owed
+                return
+            }
             inFlight += 1
             // One clock read per read's worth of queries: they are submitted together.
             let started = pendingQueries.first?.startNanoseconds ?? readNanoseconds
             pendingQueries.append(PendingQuery(request: query, requestID: requestID, startNanoseconds: started,
-                                               kind: QueryRequestKind(query)))
+                                               kind: QueryRequestKind(query), replyBytesOwed: owed))
             return
         }
-        if let coreIndex, performInline(request, opcode: opcode, requestID: requestID, onCore: coreIndex) { return }
+        if let coreIndex, performInline(request, opcode: opcode, requestID: requestID, onCore: coreIndex, owed: owed) {
+            return
+        }
         inFlight += 1
         let outcome = executor.execute(request, requestID: requestID, opcode: opcode, eventLoop: context.eventLoop) {
-            mailbox.post($0)
+            mailbox.post($0, owedBytes: owed)
         }
         guard case .inboxFull = outcome else { return }
         inFlight -= 1
+        replyBytesOwed -= owed
         counters.inboxFullRetries.wrappingIncrement(ordering: .relaxed)
         let waited = NIODeadline.now() - since
         if waited > .milliseconds(Int64(executor.configuration.inboxWaitMillisecondsMax)) {
@@ -437,6 +490,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             queriesStalledSince = nil
             inFlight -= refused.count
             for query in refused {
+                replyBytesOwed -= query.replyBytesOwed
                 writeError(.serverBusy, "the engine is saturated; retry after a short delay", opcode: .query,
                            requestID: query.requestID, thenClose: false)
             }
@@ -473,7 +527,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answered at once (no journal to wait for, a refusal, a replay), its reply joins this read's
     /// inline replies; otherwise it is in flight and its reply comes through the mailbox. False
     /// (nothing done) for every other request and for reservations homed on another core.
-    private func performInline(_ request: Request, opcode: Opcode, requestID: UInt32, onCore core: Int) -> Bool {
+    private func performInline(_ request: Request, opcode: Opcode, requestID: UInt32, onCore core: Int,
+                               owed: Int) -> Bool {
         switch request {
         case .reserve, .commit, .release: break
         default: return false
@@ -486,12 +541,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let catalog = executor.engine.catalog
         let completion: ReservationCompletion = { answer in
             if eventLoop.inEventLoop, handler.value.inlineOperationToken == token {
-                handler.value.appendInlineReply(answer, opcode: opcode, requestID: requestID)
+                handler.value.appendInlineReply(answer, opcode: opcode, requestID: requestID, owed: owed)
             } else {
-                mailbox.post {
+                mailbox.post({
                     RequestExecutor.encodeReservationReply(answer, opcode: opcode, requestID: requestID,
                                                            catalog: catalog, into: &$0)
-                }
+                }, owedBytes: owed)
             }
         }
         inlineOperationToken = token
@@ -508,8 +563,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// The reply of an inline reservation operation answered before it returned.
-    private func appendInlineReply(_ answer: ReservationReply, opcode: Opcode, requestID: UInt32) {
+    private func appendInlineReply(_ answer: ReservationReply, opcode: Opcode, requestID: UInt32, owed: Int) {
         guard let context else { return }
+        inlineReplyBytesOwed += owed
         var buffer = inlineReplies.take() ?? replyBuffer(capacity: 256, context: context)
         RequestExecutor.encodeReservationReply(answer, opcode: opcode, requestID: requestID,
                                                catalog: executor.engine.catalog, into: &buffer)
@@ -541,6 +597,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// and times them (one clock read).
     private func flushInlineReplies() {
         answerInlineRequests()
+        replyBytesOwed -= inlineReplyBytesOwed
+        inlineReplyBytesOwed = 0
         guard let buffer = inlineReplies.take(), let context else { return }
         let answered = inlineKinds.total + inlineOperationsAnswered
         inlineOperationsAnswered = 0
@@ -553,6 +611,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         if buffer.capacity <= Self.spareReplyBufferBytesMax { spareReplyBuffer = buffer }
+        // The kernel did not take it all (rare on the inline path): sampled for the stats.
+        if !context.channel.isWritable, let queued = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) {
+            ServerCounters.raise(counters.outboundBytesBufferedPeak, to: queued)
+        }
     }
 
     /// An empty buffer for this read's inline replies: the spare one cleared when there is one
@@ -567,9 +629,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Writes replies that came back from the engine (called on the event loop by the mailbox):
     /// reply writers, and query replies the answering core encoded already.
-    func deliver(_ writers: [ReplyWriter], encoded: [EncodedQueryReplies] = []) {
+    func deliver(_ writers: [ReplyWriter], encoded: [EncodedQueryReplies] = [], owedBytes: Int) {
         let count = writers.count + encoded.reduce(0) { $0 + $1.count }
         inFlight -= count
+        replyBytesOwed -= owedBytes + encoded.reduce(0) { $0 + $1.replyBytesOwed }
+        reportOwedBytes()
         assert(inFlight >= 0, "more replies than requests")
         counters.requestsAnswered.wrappingIncrement(by: UInt64(count), ordering: .relaxed)
         metrics.deliveryNanoseconds = NIODeadline.now().uptimeNanoseconds

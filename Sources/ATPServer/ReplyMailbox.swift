@@ -14,7 +14,7 @@ import Synchronization
 /// creation on the loop, cleared when the channel goes inactive, read inside the task `post`
 /// schedules there).
 final class ReplyMailbox: @unchecked Sendable {
-    private let pending = Mutex<(writers: [ReplyWriter], encoded: [EncodedQueryReplies])>(([], []))
+    private let pending = Mutex<(writers: [ReplyWriter], encoded: [EncodedQueryReplies], owedBytes: Int)>(([], [], 0))
     private let isScheduled = ManagedAtomic<Bool>(false)
     private let eventLoop: EventLoop
     private let counters: ServerCounters
@@ -26,15 +26,12 @@ final class ReplyMailbox: @unchecked Sendable {
         self.counters = counters
     }
 
-    /// Queues a reply; any thread.
-    func post(_ writer: @escaping ReplyWriter) {
-        pending.withLock { $0.writers.append(writer) }
-        scheduleDelivery()
-    }
-
-    /// Queues several replies at once; any thread.
-    func post(_ writers: [ReplyWriter]) {
-        pending.withLock { $0.writers.append(contentsOf: writers) }
+    /// Queues a reply to a request whose `ReplyEstimate` was `owedBytes`; any thread.
+    func post(_ writer: @escaping ReplyWriter, owedBytes: Int) {
+        pending.withLock {
+            $0.writers.append(writer)
+            $0.owedBytes += owedBytes
+        }
         scheduleDelivery()
     }
 
@@ -48,20 +45,25 @@ final class ReplyMailbox: @unchecked Sendable {
         if !isScheduled.exchange(true, ordering: .acquiringAndReleasing) {
             eventLoop.execute { [self] in
                 isScheduled.store(false, ordering: .releasing)
-                let (writers, encoded) = pending.withLock { queued -> ([ReplyWriter], [EncodedQueryReplies]) in
+                let (writers, encoded, owedBytes) = pending.withLock {
+                    queued -> ([ReplyWriter], [EncodedQueryReplies], Int) in
                     defer {
                         queued.writers.removeAll(keepingCapacity: true)
                         queued.encoded.removeAll(keepingCapacity: true)
+                        queued.owedBytes = 0
                     }
-                    return (queued.writers, queued.encoded)
+                    return (queued.writers, queued.encoded, queued.owedBytes)
                 }
                 guard !writers.isEmpty || !encoded.isEmpty else { return }
                 guard let handler else {
                     let count = writers.count + encoded.reduce(0) { $0 + $1.count }
                     counters.requestsInFlight.wrappingDecrement(by: count, ordering: .relaxed)
+                    // The closed connection reported these as owed; nobody writes them now.
+                    let owed = owedBytes + encoded.reduce(0) { $0 + $1.replyBytesOwed }
+                    counters.replyBytesOwed.wrappingDecrement(by: owed, ordering: .relaxed)
                     return
                 }
-                handler.deliver(writers, encoded: encoded)
+                handler.deliver(writers, encoded: encoded, owedBytes: owedBytes)
             }
         }
     }

@@ -16,7 +16,9 @@ extension RequestExecutor {
             var buffer = ByteBufferAllocator().buffer(capacity: 32 * requests.count + 64)
             var kinds = QueryKindCounts()
             var start = 0
+            var owed = 0
             for pending in requests {
+                owed += pending.replyBytesOwed
                 let answers = start..<start + pending.request.count
                 start = answers.upperBound
                 Self.encodeQueryReply(result, answers: answers, request: pending.request, requestID: pending.requestID,
@@ -24,7 +26,8 @@ extension RequestExecutor {
                 kinds[pending.kind] += 1
             }
             reply(EncodedQueryReplies(bytes: buffer, count: requests.count,
-                                      startNanoseconds: requests.first?.startNanoseconds ?? 0, kinds: kinds))
+                                      startNanoseconds: requests.first?.startNanoseconds ?? 0, kinds: kinds,
+                                      replyBytesOwed: owed))
         }
         // One worker owns every SKU: it also looks the names up, leaving the event loop (the
         // busier thread of the default threading) only the sockets and the frames.
@@ -148,6 +151,8 @@ struct EncodedQueryReplies: Sendable {
     /// When the read that brought the requests was handled (`NIODeadline` uptime nanoseconds).
     var startNanoseconds: UInt64
     var kinds: QueryKindCounts
+    /// The sum of the requests' `PendingQuery.replyBytesOwed`: what their connection stops owing.
+    var replyBytesOwed: Int = 0
 }
 
 /// A query request waiting to be submitted with the other queries of the same read.
@@ -158,4 +163,6 @@ struct PendingQuery: Sendable {
     var startNanoseconds: UInt64 = 0
     /// What it asks about, for its latency histogram.
     var kind: QueryRequestKind = .mixed
+    /// Its `ReplyEstimate`, counted in its connection's owed reply bytes until the reply is written.
+    var replyBytesOwed: Int = 0
 }

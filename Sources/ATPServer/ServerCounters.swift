@@ -44,6 +44,16 @@ final class ServerCounters: Sendable {
     /// (sampled right after each flush).
     let outboundBytesBufferedPeak = ManagedAtomic<Int>(0)
 
+    /// Reply bytes the connections owe: the `ReplyEstimate`s of requests taken and not yet answered
+    /// into their channels (issue 14 item 1), over all connections.
+    let replyBytesOwed = ManagedAtomic<Int>(0)
+    /// The most reply bytes one connection has owed at once: at most `outboundBytesHighWaterMark`
+    /// plus one request's estimate.
+    let replyBytesOwedPeak = ManagedAtomic<Int>(0)
+    /// Times a connection handed this read's inline replies to the channel early because they
+    /// filled its budget, then went on with its frames.
+    let outboundBudgetPauses = ManagedAtomic<UInt64>(0)
+
     /// Raises `peak` to `value` when `value` is larger. Lock-free; any thread.
     static func raise(_ peak: ManagedAtomic<Int>, to value: Int) {
         var seen = peak.load(ordering: .relaxed)
@@ -80,6 +90,9 @@ final class ServerCounters: Sendable {
                       .signed(Int64(inboundBytesBufferedPeak.load(ordering: .relaxed)))),
             StatEntry("server.bytes.outboundBufferedPeak",
                       .signed(Int64(outboundBytesBufferedPeak.load(ordering: .relaxed)))),
+            StatEntry("server.bytes.replyOwed", .signed(Int64(replyBytesOwed.load(ordering: .relaxed)))),
+            StatEntry("server.bytes.replyOwedPeak", .signed(Int64(replyBytesOwedPeak.load(ordering: .relaxed)))),
+            StatEntry("server.reads.budgetFlushes", .unsigned(outboundBudgetPauses.load(ordering: .relaxed))),
         ]
     }
 }

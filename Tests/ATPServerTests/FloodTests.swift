@@ -153,4 +153,64 @@ import Testing
         await flooder.close()
         await other.close()
     }
+
+    /// Issue 14 item 1: with the default in-flight limit (1,024), queries whose replies are 100
+    /// times their size, sent by a client that never reads, made the server execute every one it
+    /// had read and queue all their replies (23 MB for one connection against a 4 MiB high-water
+    /// mark, gigabytes with a few such clients). The connection now stops taking frames once the
+    /// replies it owes (`ReplyEstimate`) reach `outboundBytesHighWaterMark`: what it holds stays
+    /// within about twice that, and every request is answered once the client reads.
+    @Test func aNonReadingClientWithLargeRepliesIsHeldToItsByteBudget() async throws {
+        let fixture = try ServerFixture { $0.outboundBytesHighWaterMark = Self.highWaterBytes }
+        let other = try await fixture.connect()
+        _ = try await other.ingest(source: "seed", events: (0..<Self.wideCells).map { index in
+            WireEvent(kind: .receive, sku: "WIDE", location: "LOC-\(index + 1000)-" + String(repeating: "x", count: 55),
+                      quantity: 1, sequence: UInt64(index + 1))
+        })
+        let flooder = try await fixture.rawAuthenticated(token: "demo-query")
+        try await flooder.stopReading()
+        let requests = 400  // 10 × 40 cells of 64-byte names: about 40 KB a reply, 16 MB in all
+        let items = Array(repeating: WireQuery.sku("WIDE"), count: 10)
+        var buffer = ByteBufferAllocator().buffer(capacity: requests * 120)
+        for id in 1...UInt32(requests) {
+            Request.query(QueryRequest(options: .includeCells, queries: items)).encode(requestID: id, into: &buffer)
+        }
+        flooder.sendWithoutWaiting(buffer)
+
+        // The server stops taking the flooder's frames: 50 ms apart, only the stats request is new.
+        var framesSeen: Int64 = -2
+        let stalled = try await eventually(seconds: 20) {
+            let frames = try await other.stat("server.frames.received") ?? 0
+            defer { framesSeen = frames }
+            try await Task.sleep(for: .milliseconds(50))
+            return frames == framesSeen + 1
+        }
+        #expect(stalled, "the server kept reading the flooder")
+        let held = try await other.statsByName(prefix: "server.")
+        let oneReply = 40 * 1024
+        let owedPeak = try #require(held["server.bytes.replyOwedPeak"])
+        #expect(owedPeak <= Int64(Self.highWaterBytes + 2 * oneReply), "\(owedPeak) reply bytes owed at the peak")
+        let queuedPeak = try #require(held["server.bytes.outboundBufferedPeak"])
+        #expect(queuedPeak <= Int64(2 * Self.highWaterBytes + 2 * oneReply), "\(queuedPeak) reply bytes queued at the peak")
+        #expect(try #require(held["server.requests.inFlightPeak"]) < 64, "the flooder had many replies in the making")
+        #expect(try await Self.keepAsking(other, rounds: 10, sku: "WIDE", sellable: Int64(Self.wideCells)) == 10)
+
+        try await flooder.startReading()
+        var answered = Set<UInt32>()
+        while answered.count < requests {
+            let (frame, reply) = try await flooder.nextReply()
+            guard case .query(let answer) = reply, answer.answers.count == items.count,
+                  answer.answers.allSatisfy({ $0.cells.count == Self.wideCells }) else {
+                Issue.record("query \(frame.requestID) answered with \(reply)")
+                return
+            }
+            #expect(answered.insert(frame.requestID).inserted, "id \(frame.requestID) answered twice")
+        }
+        #expect(answered == Set(1...UInt32(requests)))
+        #expect(try await other.requestsInFlightBesidesThisOne() == 0)
+        // Everything written: nothing is owed any more but the stats request asking (4 KiB).
+        #expect(try await other.stat("server.bytes.replyOwed") ?? -1 <= 4096)
+        await flooder.close()
+        await other.close()
+    }
 }
