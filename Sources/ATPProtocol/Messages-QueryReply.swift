@@ -254,4 +254,12 @@ public struct QueryReplyEncoder {
         swap(&handedOver, &buffer)
         return handedOver
     }
+
+    /// Gives up on the reply (it will not fit a frame): returns the buffer with the partial frame
+    /// still in it, for the caller to cut back to where the frame started (`startIndex`).
+    public mutating func abandon() -> ByteBuffer {
+        var handedOver = ByteBuffer()
+        swap(&handedOver, &buffer)
+        return handedOver
+    }
 }

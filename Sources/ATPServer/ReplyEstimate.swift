@@ -20,6 +20,8 @@ enum ReplyEstimate {
     static let cellCountBytes = 4
     /// The longest location name (1 + 64) + status (1) + eight `i32` buckets (32).
     static let cellBytesMax = 1 + 64 + 1 + 32
+    /// The shortest: a one-byte name.
+    static let cellBytesMin = 1 + 1 + 1 + 32
     /// Any other reply whose size its request does not tell: replies to ping, commit and release (a
     /// reservation reply of up to `reservationLinesMax` lines), ingest, channel requests, stats,
     /// snapshot and errors fit this or are rare (stats and channel show answer an administrator).

@@ -31,17 +31,32 @@ extension RequestExecutor {
         }
         // One worker owns every SKU: it also looks the names up, leaving the event loop (the
         // busier thread of the default threading) only the sockets and the frames.
+        // Cells are copied out of the ledger only when a request of the batch will send them, and
+        // at most `cellsMax` of them.
+        let collectingCells = requests.contains { $0.request.options.contains(.includeCells) }
+        let cellsMax = self.cellsMax
         if engine.configuration.workerCount == 1 && !engine.isHosted {
             let submitted = engine.submit(resolvingOnCore: { [self] queries in
                 queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
                 for pending in requests { appendQueries(of: pending.request, to: &queries) }
-            }, completion: answerAndEncode)
+            }, collectingCells: collectingCells, cellsMax: cellsMax, completion: answerAndEncode)
             return submitted == .accepted ? .started : .inboxFull
         }
         var queries: [AvailabilityQuery] = []
         queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
         for pending in requests { appendQueries(of: pending.request, to: &queries) }
-        return engine.submit(queries: queries, completion: answerAndEncode) == .accepted ? .started : .inboxFull
+        return engine.submit(queries: queries, collectingCells: collectingCells, cellsMax: cellsMax,
+                             completion: answerAndEncode) == .accepted ? .started : .inboxFull
+    }
+
+    /// The most cells one batch of a read's queries copies out of a core (issue 14 item 6). A
+    /// connection takes requests while the replies it owes are below `outboundBytesHighWaterMark`
+    /// (upper bounds, `ReplyEstimate`), so the requests of a batch before its last hold fewer than
+    /// that many bytes of cells, and a cell takes at least 35 bytes of a reply (a one-byte name):
+    /// when the cap is reached inside the last request, that request's reply is above
+    /// `frameBytesMax` and it is answered `replyTooLarge` without its cells having been copied.
+    var cellsMax: Int {
+        (configuration.limits.frameBytesMax + configuration.outboundBytesHighWaterMark) / ReplyEstimate.cellBytesMin + 1
     }
 
     /// Appends `request`'s items to `batch` when every one is for core `coreIndex`, and returns the
@@ -54,6 +69,10 @@ extension RequestExecutor {
             batch.queries.removeLast(batch.queries.count - start)
             return nil
         }
+        // Cells are copied out only when a request of this read's batch will send them.
+        let wantsCells = request.options.contains(.includeCells)
+        batch.collectsCells = start == 0 ? wantsCells : batch.collectsCells || wantsCells
+        batch.cellsMax = cellsMax
         return start..<batch.queries.count
     }
 
@@ -91,9 +110,16 @@ extension RequestExecutor {
         let includeCells = request.options.contains(.includeCells)
         var encoder = QueryReplyEncoder(requestID: requestID, options: request.options,
                                         answerCount: answerRange.count, buffer: consume taken)
+        // Stops as soon as the reply is known not to fit: its cells were not copied out (the core's
+        // cap, `cellsMax`), or what is encoded already passes the frame limit.
+        var tooLarge = false
         request.withUnsafeNames { names in
             for index in answerRange {
                 let answer = result.answers[index]
+                if (includeCells && answer.cellsOmitted) || encoder.frameBytes > frameBytesMax {
+                    tooLarge = true
+                    break
+                }
                 let cells = result.cells(of: index)
                 encoder.appendAnswer(answer, cellCount: includeCells ? cells.count : 0)
                 guard includeCells else { continue }
@@ -122,11 +148,11 @@ extension RequestExecutor {
                 }
             }
         }
-        let frameBytes = encoder.frameBytes
-        buffer = encoder.finish()
-        if frameBytes > frameBytesMax {
+        tooLarge = tooLarge || encoder.frameBytes > frameBytesMax
+        buffer = tooLarge ? encoder.abandon() : encoder.finish()
+        if tooLarge {
             buffer.moveWriterIndex(to: start)
-            let message = "the reply would be \(frameBytes) bytes, above frameBytesMax \(frameBytesMax); ask for fewer items or without cells"
+            let message = "the reply would be more than frameBytesMax \(frameBytesMax) bytes; ask for fewer items or without cells"
             Reply.error(ErrorReply(code: .replyTooLarge, message: message)).encode(
                 opcode: .query, requestID: requestID, into: &buffer)
         }

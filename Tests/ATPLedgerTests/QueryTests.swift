@@ -40,6 +40,43 @@ import Testing
         #expect(result.cells(of: 0).allSatisfy { $0.exists && $0.cell.sku == f.sku("SKU-1") })
     }
 
+    /// Issue 14 item 6: answers without cells copy none out of the ledger (a batch of SKU queries
+    /// used to copy every cell of every SKU for a reply that carries only sums), and their sums,
+    /// shortness and existence are those of the answers with cells.
+    @Test func answersWithoutCellsCopyNoneAndAgree() {
+        let f = LedgerFixture()
+        f.applied(f.event(.receive, "SKU-1", "S1", 10), f.event(.receive, "SKU-1", "S2", 7), f.event(.ship, "SKU-1", "S3", 1),
+                  f.event(.receive, "SKU-2", "S1", 3))
+        try! f.engine.defineChannel(ChannelDefinition(id: f.channel("web"), locations: [f.location("S2"), f.location("S1")],
+                                                      bufferUnits: 2))
+        let queries: [AvailabilityQuery] = [
+            .sku(f.sku("SKU-1")), .cell(f.sku("SKU-1"), f.location("S1")), .cell(f.sku("SKU-2"), f.location("S2")),
+            .channel(f.sku("SKU-1"), f.channel("web")), .sku(f.sku("NONE")), .channel(f.sku("SKU-2"), f.channel("nope")),
+        ]
+        let full = f.engine.query(queries)
+        let bare = f.engine.query(queries, collectingCells: false)
+        #expect(full.cells(of: 0).count == 3 && full.cells(of: 3).count == 2)
+        for index in queries.indices {
+            #expect(bare.cells(of: index).isEmpty, "answer \(index) carries cells")
+            let (a, b) = (full.answers[index], bare.answers[index])
+            #expect(a.sellable == b.sellable && a.projected == b.projected && a.isShort == b.isShort && a.exists == b.exists,
+                    "answer \(index): \(a) against \(b)")
+        }
+    }
+
+    /// A batch copies at most `cellsMax` cells: the answer that would pass it keeps none and says so
+    /// (`cellsOmitted`), with its sums complete; the answers before keep theirs.
+    @Test func anAnswerPastCellsMaxKeepsNoCellsAndSaysSo() {
+        let f = LedgerFixture()
+        f.applied(f.event(.receive, "A", "S1", 1), f.event(.receive, "A", "S2", 2), f.event(.receive, "A", "S3", 3),
+                  f.event(.receive, "B", "S1", 4), f.event(.receive, "B", "S2", 5), f.event(.receive, "B", "S3", 6))
+        let result = f.engine.query([.sku(f.sku("A")), .sku(f.sku("B")), .cell(f.sku("A"), f.location("S1"))], cellsMax: 4)
+        #expect(result.cells(of: 0).count == 3 && !result.answers[0].cellsOmitted)
+        #expect(result.cells(of: 1).isEmpty && result.answers[1].cellsOmitted)
+        #expect(result.answers[1].sellable == 15 && result.answers[1].exists)
+        #expect(result.cells(of: 2).count == 1 && !result.answers[2].cellsOmitted, "one more cell fits the cap")
+    }
+
     @Test func channelQuery() {
         let f = LedgerFixture()
         f.applied(f.event(.receive, "SKU-1", "S1", 10), f.event(.receive, "SKU-1", "S2", 7))

@@ -183,6 +183,34 @@ import Testing
         await admin.close()
     }
 
+    /// Issue 14 item 6: a query whose cells could not fit a frame is refused without its cells being
+    /// copied out of the ledger (the core stops at `cellsMax`: here (4096 + 4096) / 35 + 1 = 235
+    /// cells), and the connection goes on.
+    @Test func cellsPastTheCoresCapAreReplyTooLargeAndTheConnectionGoesOn() async throws {
+        let fixture = try ServerFixture {
+            $0.limits.frameBytesMax = 4096
+            $0.outboundBytesHighWaterMark = 4096
+        }
+        let admin = try await fixture.connect()
+        for batch in 0..<3 {
+            let events = (0..<100).map { index -> WireEvent in
+                let cell = batch * 100 + index
+                return Self.receive("WIDE", "L\(cell)", 1, UInt64(cell + 1))
+            }
+            #expect(try await admin.ingest(source: "wms", events: events).appliedCount == 100)
+        }
+        let code = await Self.serverCode { _ = try await admin.query([.sku("WIDE")], includeCells: true) }
+        #expect(code == .replyTooLarge)
+        let code2 = await Self.serverCode {
+            _ = try await admin.query([.cell(sku: "WIDE", location: "L1"), .sku("WIDE")], includeCells: true)
+        }
+        #expect(code2 == .replyTooLarge)
+        let one = try await admin.query([.cell(sku: "WIDE", location: "L7")], includeCells: true)
+        #expect(one.answers.first?.cells.count == 1 && one.answers.first?.sellable == 1)
+        #expect(try await admin.query([.sku("WIDE")]).answers.first?.sellable == 300)
+        await admin.close()
+    }
+
     // MARK: - handshakeFrameBytesMax and tokenBytesMax
 
     @Test func aChannelShowReplyOverFrameBytesMaxIsReplyTooLargeAndOneChannelStillFits() async throws {

@@ -205,9 +205,12 @@ final class CoreLedger {
 
     /// Answers this core's queries of a batch (`indices` into `queries`), writing each answer at its
     /// index and appending the cells behind them to `cells`. Single-cell queries go through the
-    /// event path's prefetch pipeline in groups, so a group's cache misses overlap.
+    /// event path's prefetch pipeline in groups, so a group's cache misses overlap. Without
+    /// `collectingCells` the answers carry no cells and none is copied; an answer whose cells would
+    /// take `cells` past `cellsMax` keeps none (`QueryAnswer.cellsOmitted`).
     func answer(_ queries: [AvailabilityQuery], indices: [Int32], part: Int32,
-                answers: UnsafeMutablePointer<QueryAnswer>, cells: inout [CellAvailability]) {
+                answers: UnsafeMutablePointer<QueryAnswer>, cells: inout [CellAvailability],
+                collectingCells: Bool = true, cellsMax: Int = .max) {
         let group = CoreLedger.prefetchGroup
         queries.withUnsafeBufferPointer { queries in
             indices.withUnsafeBufferPointer { indices in
@@ -232,7 +235,8 @@ final class CoreLedger {
                         for j in start..<end {
                             let i = Int(indices[j])
                             answers[i] = withShard(shardOf[j - start]) {
-                                $0.answer(queries[i], channels: channels, part: part, cellsOut: &cells)
+                                $0.answer(queries[i], channels: channels, part: part,
+                                          collectingCells: collectingCells, cellsMax: cellsMax, cellsOut: &cells)
                             }
                         }
                         start = end

@@ -16,10 +16,16 @@ extension Engine {
     }
 
     /// Answers a batch of queries and waits.
-    public func query(_ queries: [AvailabilityQuery]) -> QueryBatchResult {
+    public func query(_ queries: [AvailabilityQuery], collectingCells: Bool = true, cellsMax: Int = .max)
+        -> QueryBatchResult
+    {
         preconditionNotOnAHost()
         let answer = OneShot<QueryBatchResult>()
-        while submit(queries: queries, completion: { answer.fulfil($0) }) == .inboxFull { usleep(50) }
+        while submit(queries: queries, collectingCells: collectingCells, cellsMax: cellsMax,
+                     completion: { answer.fulfil($0) }) == .inboxFull
+        {
+            usleep(50)
+        }
         return answer.wait()
     }
 

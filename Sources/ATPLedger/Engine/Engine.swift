@@ -179,10 +179,12 @@ public final class Engine: Sendable {
 
     // MARK: - Queries
 
-    /// Queues a batch of availability queries; the completion gets the answers in batch order.
+    /// Queues a batch of availability queries; the completion gets the answers in batch order, with
+    /// the cells behind them unless `collectingCells` is false (then `cells(of:)` is empty for all);
+    /// each core copies at most `cellsMax` cells (answers past it: `QueryAnswer.cellsOmitted`).
     @discardableResult
-    public func submit(queries: [AvailabilityQuery], completion: @escaping @Sendable (QueryBatchResult) -> Void)
-        -> SubmitResult
+    public func submit(queries: [AvailabilityQuery], collectingCells: Bool = true, cellsMax: Int = .max,
+                       completion: @escaping @Sendable (QueryBatchResult) -> Void) -> SubmitResult
     {
         let workerCount = configuration.workerCount
         var indicesByWorker = [[Int32]](repeating: [], count: workerCount)
@@ -199,7 +201,8 @@ public final class Engine: Sendable {
         var part: Int32 = 0
         return dispatch(indicesByWorker) { indices in
             defer { part += 1 }
-            return QueryTask(queries: queries, indices: indices, part: part, aggregate: aggregate)
+            return QueryTask(queries: queries, indices: indices, part: part, aggregate: aggregate,
+                             collectingCells: collectingCells, cellsMax: cellsMax)
         }
     }
 
@@ -218,13 +221,15 @@ public final class Engine: Sendable {
     /// (which core owns a SKU is only known once its name is resolved).
     @discardableResult
     public func submit(resolvingOnCore resolve: @escaping @Sendable (inout [AvailabilityQuery]) -> Void,
+                       collectingCells: Bool = true, cellsMax: Int = .max,
                        completion: @escaping @Sendable (QueryBatchResult) -> Void) -> SubmitResult {
         precondition(configuration.workerCount == 1, "resolving on the core needs a one-core engine")
         let task = ClosureTask { worker in
             var queries: [AvailabilityQuery] = []
             resolve(&queries)
             let aggregate = QueryBatchAggregate(count: queries.count, parts: 1, completion: completion)
-            QueryTask(queries: queries, indices: Array(0..<Int32(queries.count)), part: 0, aggregate: aggregate)
+            QueryTask(queries: queries, indices: Array(0..<Int32(queries.count)), part: 0, aggregate: aggregate,
+                      collectingCells: collectingCells, cellsMax: cellsMax)
                 .run(on: worker)
         }
         return core.workers[0].submit(task) ? .accepted : .inboxFull
@@ -259,7 +264,7 @@ public final class Engine: Sendable {
         batch.answers.append(contentsOf: repeatElement(QueryAnswer.unknown, count: count))
         batch.answers.withUnsafeMutableBufferPointer { answers in
             worker.ledger.answer(batch.queries, indices: batch.indices, part: 0, answers: answers.baseAddress!,
-                                 cells: &batch.cells)
+                                 cells: &batch.cells, collectingCells: batch.collectsCells, cellsMax: batch.cellsMax)
         }
         return true
     }

@@ -58,18 +58,26 @@ final class QueryTask: WorkerTask, @unchecked Sendable {
     let indices: [Int32]
     let part: Int32
     let aggregate: QueryBatchAggregate
+    /// Whether the answers carry their cells (some request of the batch asked for them).
+    let collectingCells: Bool
+    /// The most cells this part copies out (`QueryAnswer.cellsOmitted` past it).
+    let cellsMax: Int
 
-    init(queries: [AvailabilityQuery], indices: [Int32], part: Int32, aggregate: QueryBatchAggregate) {
+    init(queries: [AvailabilityQuery], indices: [Int32], part: Int32, aggregate: QueryBatchAggregate,
+         collectingCells: Bool = true, cellsMax: Int = .max) {
+        self.cellsMax = cellsMax
         self.queries = queries
         self.indices = indices
         self.part = part
         self.aggregate = aggregate
+        self.collectingCells = collectingCells
     }
 
     override func run(on worker: ShardWorker) {
         var cells: [CellAvailability] = []
-        cells.reserveCapacity(indices.count)
-        worker.ledger.answer(queries, indices: indices, part: part, answers: aggregate.answers, cells: &cells)
+        if collectingCells { cells.reserveCapacity(indices.count) }
+        worker.ledger.answer(queries, indices: indices, part: part, answers: aggregate.answers, cells: &cells,
+                             collectingCells: collectingCells, cellsMax: cellsMax)
         aggregate.partDone(part: Int(part), cells: cells)
     }
 }

@@ -45,9 +45,23 @@ public struct QueryAnswer: Sendable, Equatable {
     public var isShort: Bool
     /// False when the SKU (or cell, or channel) is unknown to the engine.
     public var exists: Bool
+    /// True when cells were asked for but not copied out: the batch's cells passed its `cellsMax`
+    /// (the reply cannot fit a frame; the server answers `replyTooLarge`). The sums are complete.
+    public internal(set) var cellsOmitted: Bool = false
     @usableFromInline var part: Int32
     @usableFromInline var cellStart: Int32
     @usableFromInline var cellCount: Int32
+
+    init(sellable: Int64, projected: Int64, isShort: Bool, exists: Bool, part: Int32, cellStart: Int32,
+         cellCount: Int32) {
+        self.sellable = sellable
+        self.projected = projected
+        self.isShort = isShort
+        self.exists = exists
+        self.part = part
+        self.cellStart = cellStart
+        self.cellCount = cellCount
+    }
 
     static let unknown = QueryAnswer(sellable: 0, projected: 0, isShort: false, exists: false, part: -1, cellStart: 0,
                                      cellCount: 0)
@@ -64,6 +78,10 @@ public struct InlineQueryBatch: Sendable {
     var cells: [CellAvailability] = []
     /// 0..<queries.count, kept at that length (the ledger's answer walks an index list).
     var indices: [Int32] = []
+    /// Whether answers carry the cells behind them; false copies none (no request asked for them).
+    public var collectsCells = true
+    /// The most cells the batch copies out; answers past it keep none (`QueryAnswer.cellsOmitted`).
+    public var cellsMax = Int.max
 
     /// Empty storage.
     public init() {}
