@@ -97,6 +97,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var replyBytesOwedReported = 0
     /// The part of `replyBytesOwed` answered inline during this read: handed over at its flush.
     private var inlineReplyBytesOwed = 0
+    /// The `ReplyEstimate`s taken in this turn of `processFrames`: at `turnReplyBytesMax` the turn
+    /// ends and the connection's other frames wait for the loop's next turn (`yieldTurn`).
+    private var turnReplyBytes = 0
+    /// A turn's share of reply work: a quarter of the budget, at most 256 KiB (a read of small
+    /// requests never reaches it: 64 KiB of single-cell queries owe about 40 KiB).
+    private let turnReplyBytesMax: Int
+    /// Waiting for the loop's next turn (`yieldTurn`): no frame is taken, nothing is read.
+    private var yieldedTurn = false
     /// `outboundBytesHighWaterMark`: the replies a connection may owe before it stops taking frames.
     private let outboundBytesBudget: Int
     /// The engine's catalog: how many locations it knows bounds a SKU or channel query's reply.
@@ -129,6 +137,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.limits = executor.configuration.limits
         self.onClose = onClose
         self.outboundBytesBudget = executor.configuration.outboundBytesHighWaterMark
+        self.turnReplyBytesMax = min(executor.configuration.outboundBytesHighWaterMark / 4, 256 << 10)
         self.catalog = executor.engine.catalog
         // Until hello succeeds a frame may be at most handshakeFrameBytesMax: an unauthenticated
         // connection cannot make the server hold a 16 MiB frame.
@@ -311,7 +320,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private var isBlocked: Bool {
         guard let context else { return true }
-        return stalled != nil || queriesStalledSince != nil || inFlight >= limits.inFlightRequestsMax
+        return yieldedTurn || stalled != nil || queriesStalledSince != nil || inFlight >= limits.inFlightRequestsMax
             || replyBytesOwed >= outboundBytesBudget || !context.channel.isWritable || !machine.acceptsFrames
     }
 
@@ -335,39 +344,56 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func processFrames() {
         guard let context else { return }
         readNanoseconds = NIODeadline.now().uptimeNanoseconds
-        var moreFrames = true
-        while moreFrames {
-            moreFrames = false
-            while !isBlocked, var buffer = cumulation {
-                let frame: Frame?
-                do {
-                    frame = try decoder.next(from: &buffer)
-                    cumulation = buffer
-                } catch {
-                    cumulation = nil
-                    dropUnstartedRequests()
-                    closeWithNotice(ErrorReply(error))
-                    return
-                }
-                guard let frame else { break }
-                counters.framesReceived.wrappingIncrement(ordering: .relaxed)
-                handle(frame)
+        turnReplyBytes = 0
+        // Whether the loop stopped with frames possibly left (blocked, or the turn's share used).
+        var stoppedEarly = false
+        while var buffer = cumulation {
+            if isBlocked || turnReplyBytes >= turnReplyBytesMax {
+                stoppedEarly = true
+                break
             }
-            // Replies answered inline that filled the budget: handed to the channel now, and the
-            // frames left go on while the channel still takes them (it stops at its high water mark).
-            moreFrames = inlineReplyBytesOwed > 0 && replyBytesOwed >= outboundBytesBudget
-                && (cumulation?.readableBytes ?? 0) > 0
-            reportOwedBytes()
-            flushInlineReplies()
-            if moreFrames { counters.outboundBudgetPauses.wrappingIncrement(ordering: .relaxed) }
+            let frame: Frame?
+            do {
+                frame = try decoder.next(from: &buffer)
+                cumulation = buffer
+            } catch {
+                cumulation = nil
+                dropUnstartedRequests()
+                closeWithNotice(ErrorReply(error))
+                return
+            }
+            guard let frame else { break }
+            counters.framesReceived.wrappingIncrement(ordering: .relaxed)
+            handle(frame)
         }
+        reportOwedBytes()
+        flushInlineReplies()
         if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
         reportInboundBytes()
         submitPendingQueries()
         reportOwedBytes()
+        // This turn took its share of reply work, or filled the budget with replies written just
+        // now: the rest of the frames wait for the loop's next turn, after the other connections
+        // it has events for, so one connection's large replies never hold up everyone else's.
+        if stoppedEarly, cumulation != nil, !isBlocked {
+            yieldTurn(context: context)
+            return
+        }
         if readHeldBack && !isBlocked {
             readHeldBack = false
             context.read()
+        }
+    }
+
+    /// Lets the event loop serve its other connections before this one's remaining frames: goes on
+    /// in a task queued on the loop (it runs after the I/O events the loop has in hand).
+    private func yieldTurn(context: ChannelHandlerContext) {
+        yieldedTurn = true
+        counters.outboundBudgetPauses.wrappingIncrement(ordering: .relaxed)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.yieldedTurn = false
+            bound.value.processFrames()
         }
     }
 
@@ -436,6 +462,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let context, let mailbox else { return }
         let owed = ReplyEstimate.bytes(of: request, locationCount: catalog.count(.location))
         replyBytesOwed += owed
+        turnReplyBytes += owed
         if case .query(let query) = request {
             if coreIndex != nil && answerInline(query, requestID: requestID) {
                 inlineReplyBytesOwed += owed

@@ -50,8 +50,8 @@ final class ServerCounters: Sendable {
     /// The most reply bytes one connection has owed at once: at most `outboundBytesHighWaterMark`
     /// plus one request's estimate.
     let replyBytesOwedPeak = ManagedAtomic<Int>(0)
-    /// Times a connection handed this read's inline replies to the channel early because they
-    /// filled its budget, then went on with its frames.
+    /// Times a connection left its remaining frames for the loop's next turn, because the turn had
+    /// taken its share of reply bytes or filled the connection's budget.
     let outboundBudgetPauses = ManagedAtomic<UInt64>(0)
 
     /// Raises `peak` to `value` when `value` is larger. Lock-free; any thread.
@@ -92,7 +92,7 @@ final class ServerCounters: Sendable {
                       .signed(Int64(outboundBytesBufferedPeak.load(ordering: .relaxed)))),
             StatEntry("server.bytes.replyOwed", .signed(Int64(replyBytesOwed.load(ordering: .relaxed)))),
             StatEntry("server.bytes.replyOwedPeak", .signed(Int64(replyBytesOwedPeak.load(ordering: .relaxed)))),
-            StatEntry("server.reads.budgetFlushes", .unsigned(outboundBudgetPauses.load(ordering: .relaxed))),
+            StatEntry("server.reads.turnsYielded", .unsigned(outboundBudgetPauses.load(ordering: .relaxed))),
         ]
     }
 }

@@ -9,7 +9,8 @@ baseline), with the slow consumers, and after they closed (recovery).
 
 Prints one line per phase and a final `result` line (key=value) for scripts.
 
-Usage: slow_consumers.py --port P --pid PID [--consumers 16] [--seconds 10] [--token demo-admin]
+Usage: slow_consumers.py --port P --pid PID [--consumers 16] [--seconds 10] [--settle-seconds 1]
+                         [--token demo-admin]
 """
 import argparse
 import os
@@ -172,6 +173,9 @@ def main():
     parser.add_argument("--consumers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--token", default="demo-admin")
+    parser.add_argument("--settle-seconds", type=float, default=1,
+                        help="wait after the consumers start before timing (the server first executes "
+                             "their requests up to each connection's budget)")
     parser.add_argument("--consumers-only", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.consumers_only:
@@ -189,7 +193,7 @@ def main():
                                  stdout=subprocess.PIPE, text=True)
     if consumers.stdout.readline().strip() != "ready":
         raise RuntimeError("the slow consumers did not start")
-    time.sleep(1)  # the consumers fill their socket buffers and the server's
+    time.sleep(arguments.settle_seconds)  # the consumers fill their socket buffers and the server's
     sampler.peak = 0
     loaded = healthy_phase(arguments.port, arguments.token, arguments.seconds, 30)
     rss_loaded = sampler.peak
