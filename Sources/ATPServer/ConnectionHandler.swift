@@ -95,6 +95,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// `replyBytesOwed` as last added to `server.bytes.replyOwed` (brought up to date once per read
     /// and per delivery, not per request: `reportOwedBytes()`).
     private var replyBytesOwedReported = 0
+    /// The most this connection has owed (its contribution to `server.bytes.replyOwedPeak`).
+    private var replyBytesOwedPeak = 0
     /// The part of `replyBytesOwed` answered inline during this read: handed over at its flush.
     private var inlineReplyBytesOwed = 0
     /// The `ReplyEstimate`s taken in this turn of `processFrames`: at `turnReplyBytesMax` the turn
@@ -366,7 +368,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             counters.framesReceived.wrappingIncrement(ordering: .relaxed)
             handle(frame)
         }
-        reportOwedBytes()
+        noteOwedPeak()
         flushInlineReplies()
         if let buffer = cumulation, buffer.readableBytes == 0 { cumulation = nil }
         reportInboundBytes()
@@ -397,14 +399,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Brings `server.bytes.replyOwed` (and its per-connection peak) up to date with `replyBytesOwed`.
+    /// Brings `server.bytes.replyOwed` up to date with `replyBytesOwed` (one atomic add when it
+    /// changed), and its peak.
     private func reportOwedBytes() {
-        assert(replyBytesOwed >= 0 && inlineReplyBytesOwed >= 0 && inlineReplyBytesOwed <= replyBytesOwed,
-               "owed reply bytes \(replyBytesOwed), inline \(inlineReplyBytesOwed)")
+        noteOwedPeak()
         guard replyBytesOwed != replyBytesOwedReported else { return }
         counters.replyBytesOwed.wrappingIncrement(by: replyBytesOwed - replyBytesOwedReported, ordering: .relaxed)
-        if replyBytesOwed > replyBytesOwedReported { ServerCounters.raise(counters.replyBytesOwedPeak, to: replyBytesOwed) }
         replyBytesOwedReported = replyBytesOwed
+    }
+
+    /// Raises `server.bytes.replyOwedPeak` when this connection owes more than it ever did (a plain
+    /// comparison otherwise).
+    @inline(__always) private func noteOwedPeak() {
+        assert(replyBytesOwed >= 0 && inlineReplyBytesOwed >= 0 && inlineReplyBytesOwed <= replyBytesOwed,
+               "owed reply bytes \(replyBytesOwed), inline \(inlineReplyBytesOwed)")
+        guard replyBytesOwed > replyBytesOwedPeak else { return }
+        replyBytesOwedPeak = replyBytesOwed
+        ServerCounters.raise(counters.replyBytesOwedPeak, to: replyBytesOwed)
     }
 
     /// Brings `server.bytes.inboundBuffered` (and its peak) up to date with `cumulation`.
@@ -460,10 +471,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Queries wait in `pendingQueries` for the end of the read (`submitPendingQueries()`).
     private func start(_ request: Request, opcode: Opcode, requestID: UInt32, since: NIODeadline) {
         guard let context, let mailbox else { return }
-        let owed = ReplyEstimate.bytes(of: request, locationCount: catalog.count(.location))
-        replyBytesOwed += owed
-        turnReplyBytes += owed
         if case .query(let query) = request {
+            let owed = ReplyEstimate.bytes(of: query, catalog: catalog)
+            replyBytesOwed += owed
+            turnReplyBytes += owed
             if coreIndex != nil && answerInline(query, requestID: requestID) {
                 inlineReplyBytesOwed += owed
                 return
@@ -475,6 +486,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
                                                kind: QueryRequestKind(query), replyBytesOwed: owed))
             return
         }
+        let owed = ReplyEstimate.bytes(of: request)
+        replyBytesOwed += owed
+        turnReplyBytes += owed
         if let coreIndex, performInline(request, opcode: opcode, requestID: requestID, onCore: coreIndex, owed: owed) {
             return
         }
@@ -609,15 +623,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Taken out of the property while written: a second reference would copy it on write.
         var buffer = inlineReplies.take() ?? replyBuffer(capacity: 32 * inlineRequests.count + 64, context: context)
         let catalog = executor.engine.catalog
-        for inline in inlineRequests {
-            RequestExecutor.encodeQueryReply(inlineBatch, answers: inline.answers, request: inline.request,
+        // The batch and requests are moved into locals for the loop: read from the properties, each
+        // request's encoding copied the batch's four arrays (about 200 instructions a query).
+        var batch = InlineQueryBatch()
+        swap(&batch, &inlineBatch)
+        var requests: [InlineRequest] = []
+        swap(&requests, &inlineRequests)
+        for inline in requests {
+            RequestExecutor.encodeQueryReply(batch, answers: inline.answers, request: inline.request,
                                              requestID: inline.requestID, catalog: catalog,
                                              frameBytesMax: limits.frameBytesMax, into: &buffer)
             inlineKinds[QueryRequestKind(inline.request)] += 1
         }
         inlineReplies = buffer
-        inlineRequests.removeAll(keepingCapacity: true)
-        inlineBatch.removeAll()
+        requests.removeAll(keepingCapacity: true)
+        batch.removeAll()
+        swap(&batch, &inlineBatch)
+        swap(&requests, &inlineRequests)
     }
 
     /// Answers and writes the queries executed inline during this read, with one flush, and counts
@@ -634,12 +656,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         inlineKinds = QueryKindCounts()
         counters.requestsAnswered.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
         counters.requestsInline.wrappingIncrement(by: UInt64(answered), ordering: .relaxed)
-        guard context.channel.isActive else { return }
+        let channel = context.channel  // an existential: copied once, not per use
+        guard channel.isActive else { return }
         metrics.recordFramesSent(in: buffer, from: buffer.readerIndex)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         if buffer.capacity <= Self.spareReplyBufferBytesMax { spareReplyBuffer = buffer }
         // The kernel did not take it all (rare on the inline path): sampled for the stats.
-        if !context.channel.isWritable, let queued = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) {
+        if !channel.isWritable, let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes) {
             ServerCounters.raise(counters.outboundBytesBufferedPeak, to: queued)
         }
     }

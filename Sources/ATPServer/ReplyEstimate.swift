@@ -1,3 +1,4 @@
+import ATPLedger
 import ATPProtocol
 
 /// An upper bound on the bytes of a request's reply, known before the request runs, so that a
@@ -29,11 +30,17 @@ enum ReplyEstimate {
     /// A reservation reply's bytes per line beyond `otherReplyBytes`: two names and the numbers.
     static let reservationLineBytes = 2 * 65 + 32
 
-    /// The bound for `request`, with `locationCount` locations known to the catalog.
-    static func bytes(of request: Request, locationCount: Int) -> Int {
+    /// The bound for `request`, whose locations are those `catalog` knows.
+    static func bytes(of request: Request, catalog: Catalog) -> Int {
+        if case .query(let query) = request { return bytes(of: query, catalog: catalog) }
+        return bytes(of: request)
+    }
+
+    /// The bound for a request other than a query.
+    static func bytes(of request: Request) -> Int {
         switch request {
-        case .query(let query):
-            return bytes(of: query, locationCount: locationCount)
+        case .query:
+            preconditionFailure("a query's bound needs the catalog")
         case .reserve(let reserve):
             return otherReplyBytes + reserve.lines.count * reservationLineBytes
         case .rejectionLogRead(let read):
@@ -46,10 +53,15 @@ enum ReplyEstimate {
 
     /// The bound for a query: see the type's comment. O(1) without `includeCells`, else one pass
     /// over the item kinds.
-    static func bytes(of query: QueryRequest, locationCount: Int) -> Int {
+    @inline(__always) static func bytes(of query: QueryRequest, catalog: Catalog) -> Int {
         guard query.options.contains(.includeCells) else {
             return queryHeaderBytes + query.count * answerBytes
         }
+        return bytes(of: query, locationCount: catalog.count(.location))
+    }
+
+    /// The bound for a query with `includeCells` when the catalog knows `locationCount` locations.
+    static func bytes(of query: QueryRequest, locationCount: Int) -> Int {
         var cells = 0
         for index in 0..<query.count {
             cells += query.item(at: index).kind == .cell ? 1 : max(locationCount, 0)

@@ -34,7 +34,7 @@ extension RequestExecutor {
         // Cells are copied out of the ledger only when a request of the batch will send them, and
         // at most `cellsMax` of them.
         let collectingCells = requests.contains { $0.request.options.contains(.includeCells) }
-        let cellsMax = self.cellsMax
+        let cellsMax = queryCellsMax
         if engine.configuration.workerCount == 1 && !engine.isHosted {
             let submitted = engine.submit(resolvingOnCore: { [self] queries in
                 queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })
@@ -55,8 +55,8 @@ extension RequestExecutor {
     /// that many bytes of cells, and a cell takes at least 35 bytes of a reply (a one-byte name):
     /// when the cap is reached inside the last request, that request's reply is above
     /// `frameBytesMax` and it is answered `replyTooLarge` without its cells having been copied.
-    var cellsMax: Int {
-        (configuration.limits.frameBytesMax + configuration.outboundBytesHighWaterMark) / ReplyEstimate.cellBytesMin + 1
+    static func cellsMax(frameBytesMax: Int, outboundBytesHighWaterMark: Int) -> Int {
+        (frameBytesMax + outboundBytesHighWaterMark) / ReplyEstimate.cellBytesMin + 1
     }
 
     /// Appends `request`'s items to `batch` when every one is for core `coreIndex`, and returns the
@@ -72,7 +72,7 @@ extension RequestExecutor {
         // Cells are copied out only when a request of this read's batch will send them.
         let wantsCells = request.options.contains(.includeCells)
         batch.collectsCells = start == 0 ? wantsCells : batch.collectsCells || wantsCells
-        batch.cellsMax = cellsMax
+        batch.cellsMax = queryCellsMax
         return start..<batch.queries.count
     }
 

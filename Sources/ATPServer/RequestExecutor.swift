@@ -29,6 +29,20 @@ struct RequestExecutor: Sendable {
     let snapshot: SnapshotHook?
     /// The port of each core's own listener, once bound (the shard map of `hello`).
     var corePorts = CorePorts()
+    /// The most cells one batch of a read's queries copies out of a core (`cellsMax`, computed once:
+    /// reading `configuration` per request copies the whole struct).
+    let queryCellsMax: Int
+
+    init(engine: Engine, configuration: ServerConfiguration, threadPool: NIOThreadPool,
+         statisticsExtra: @escaping @Sendable () -> [StatEntry], snapshot: SnapshotHook?) {
+        self.engine = engine
+        self.configuration = configuration
+        self.threadPool = threadPool
+        self.statisticsExtra = statisticsExtra
+        self.snapshot = snapshot
+        queryCellsMax = Self.cellsMax(frameBytesMax: configuration.limits.frameBytesMax,
+                                      outboundBytesHighWaterMark: configuration.outboundBytesHighWaterMark)
+    }
 
     /// Starts one authenticated request (not hello).
     func execute(_ request: Request, requestID: UInt32, opcode: Opcode, eventLoop: EventLoop,
