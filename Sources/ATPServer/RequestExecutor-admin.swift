@@ -10,9 +10,36 @@ extension RequestExecutor {
         let engine = self.engine
         runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
             do {
-                let id = try engine.catalog.channel(wire.name)
+                // Nothing is interned until the definition is known good: a location no event has
+                // named is refused (a typo must not create a permanent location: issue 14 item 7),
+                // and so is an invalid definition, before its channel's name is created.
+                let catalog = engine.catalog
+                for name in wire.locations { try validateName(name, kind: .location) }
+                try validateName(wire.name, kind: .channel)
+                // The definition's own rules first, on stand-in ids (one per distinct name).
+                var standIns: [String: LocationID] = [:]
+                let provisional = ChannelDefinition(
+                    id: ChannelID(0),
+                    locations: wire.locations.map { name in
+                        if let id = standIns[name] { return id }
+                        let id = LocationID(UInt32(standIns.count))
+                        standIns[name] = id
+                        return id
+                    },
+                    bufferUnits: wire.bufferUnits, capPercent: Int(wire.capPercent))
+                try provisional.validate(quantityMax: engine.configuration.quantityMax)
                 var locations: [LocationID] = []
-                for name in wire.locations { locations.append(try engine.catalog.location(name)) }
+                var unknown: [String] = []
+                for name in wire.locations {
+                    if let id = catalog.existingLocation(name) { locations.append(id) } else { unknown.append(name) }
+                }
+                if !unknown.isEmpty {
+                    let listed = unknown.prefix(5).map(\.debugDescription).joined(separator: ", ")
+                    let more = unknown.count > 5 ? " and \(unknown.count - 5) more" : ""
+                    return Self.error(.notFound, "unknown location \(listed)\(more): no event has named it; a location "
+                                      + "exists once an event names it", opcode: opcode, requestID: requestID)
+                }
+                let id = try catalog.channel(wire.name)
                 try engine.defineChannel(ChannelDefinition(id: id, locations: locations, bufferUnits: wire.bufferUnits,
                                                            capPercent: Int(wire.capPercent)))
                 return { Reply.channelSet.encode(opcode: opcode, requestID: requestID, into: &$0) }
@@ -117,4 +144,18 @@ extension RequestExecutor {
             }
         }
     }
+}
+
+/// `validateName(_:kind:)` for a string: the checks interning would make, without interning.
+private func validateName(_ name: String, kind: NameKind) throws(InvalidNameError) {
+    var copy = name
+    let failure: InvalidNameError? = copy.withUTF8 { utf8 in
+        do throws(InvalidNameError) {
+            try ATPLedger.validateName(UnsafeRawBufferPointer(utf8), kind: kind)
+            return nil
+        } catch {
+            return error
+        }
+    }
+    if let failure { throw failure }
 }

@@ -3,8 +3,11 @@ import ATPProtocol
 import NIOCore
 
 /// Event ingest: names are interned here (a new SKU or location is created by its first event);
-/// events whose names or flags are invalid are rejected before the batch reaches the engine, logged
-/// and reported with their index like the engine's own rejections.
+/// events whose names or flags are invalid, or that the ledger would refuse whatever its state
+/// (`StockEvent.statelessRejection`: a quantity out of range, a bucket a kind does not take...),
+/// are rejected before the batch reaches the engine and before any of their names is interned (a
+/// refused event leaves no SKU, location or source behind: issue 14 item 7), logged and reported
+/// with their index like the engine's own rejections.
 extension RequestExecutor {
     func executeIngest(_ request: IngestRequest, requestID: UInt32, opcode: Opcode,
                        reply: @escaping @Sendable (@escaping ReplyWriter) -> Void) -> ExecuteOutcome {
@@ -15,6 +18,7 @@ extension RequestExecutor {
         var early: [IngestRejection] = []
         var logged: [RejectedEvent] = []
         let now = engine.clock.nowMilliseconds()
+        let quantityMax = engine.configuration.quantityMax
         request.withUnsafeNames { names in
             let sourceText = escapedName(names[request.source])
             /// Logs event `index` as received (names escaped), so the log shows what the feed sent.
@@ -32,26 +36,26 @@ extension RequestExecutor {
                 logged.append(RejectedEvent(atMilliseconds: now, reason: reason, event: nil, received: received,
                                             detail: detail))
             }
-            let source: SourceID
             do throws(InvalidNameError) {
-                source = SourceID(try catalog.intern(names[request.source], kind: .source))
+                try validateName(names[request.source], kind: .source)
             } catch {
                 let detail = "source \"\(sourceText)\": \(error)"
                 for index in request.events.indices { reject(index, error.reason, detail) }
                 return
             }
+            // Interned with the first event that passes every check before the engine's.
+            var source: SourceID? = nil
             for (index, wire) in request.events.enumerated() {
                 if let reason = wire.structuralRejection {
                     reject(index, reason, "event kind \(wire.kindCode) with flags 0x\(String(wire.flags.rawValue, radix: 16))")
                     continue
                 }
+                let hasToLocation = wire.flags.contains(.hasToLocation)
                 do throws(InvalidNameError) {
-                    let sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
-                    let location = LocationID(try catalog.intern(names[wire.location], kind: .location))
-                    var toLocation: LocationID? = nil
-                    if wire.flags.contains(.hasToLocation) {
-                        toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
-                    }
+                    // The names are checked, not interned, until the event passes the stateless checks.
+                    try validateName(names[wire.sku], kind: .sku)
+                    try validateName(names[wire.location], kind: .location)
+                    if hasToLocation { try validateName(names[wire.toLocation], kind: .location) }
                     var correlation: ReservationID? = nil
                     if wire.flags.contains(.hasCorrelation) {
                         do {
@@ -61,7 +65,35 @@ extension RequestExecutor {
                             continue
                         }
                     }
-                    guard let event = wire.stockEvent(sku: sku, location: location, toLocation: toLocation, source: source)
+                    // Checked on stand-in ids (equal locations, equal ids) before any name is interned.
+                    let sameLocations = hasToLocation && names[wire.location].elementsEqual(names[wire.toLocation])
+                    guard var provisional = wire.stockEvent(
+                        sku: SKUID(0), location: LocationID(0),
+                        toLocation: hasToLocation ? LocationID(sameLocations ? 0 : 1) : nil, source: SourceID(0))
+                    else {
+                        reject(index, .unknownEventKind, "event kind \(wire.kindCode)")
+                        continue
+                    }
+                    provisional.correlation = correlation == nil ? 0 : 1
+                    if let reason = provisional.statelessRejection(quantityMax: quantityMax,
+                                                                   correlationCount: correlation == nil ? 0 : 1) {
+                        reject(index, reason, "refused on receipt; its names were not created")
+                        continue
+                    }
+                    let sourceID: SourceID
+                    if let known = source {
+                        sourceID = known
+                    } else {
+                        sourceID = SourceID(try catalog.intern(names[request.source], kind: .source))
+                        source = sourceID
+                    }
+                    let sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
+                    let location = LocationID(try catalog.intern(names[wire.location], kind: .location))
+                    var toLocation: LocationID? = nil
+                    if hasToLocation {
+                        toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
+                    }
+                    guard let event = wire.stockEvent(sku: sku, location: location, toLocation: toLocation, source: sourceID)
                     else {
                         reject(index, .unknownEventKind, "event kind \(wire.kindCode)")
                         continue

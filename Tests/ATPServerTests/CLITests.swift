@@ -400,6 +400,13 @@ import Testing
 
     @Test func channelSetShowAndRemove() async throws {
         let fixture = try ServerFixture()
+        // A location no event has named is refused, with what to do; nothing is created.
+        let typo = await Self.atp(["channel", "set", "web", "--locations", "DC1, S1,S2"], port: fixture.port)
+        #expect(typo.status == .serverError)
+        #expect(typo.standardError.contains("unknown location \"DC1\", \"S1\", \"S2\""), "\(typo.standardError)")
+        let admin = try await fixture.connect()
+        try await admin.nameLocations(["DC1", "S1", "S2"])
+        await admin.close()
         let set = await Self.atp(["channel", "set", "web", "--locations", "DC1, S1,S2", "--buffer", "2", "--cap", "80"],
                                  port: fixture.port)
         #expect(set.status == .ok)

@@ -218,6 +218,7 @@ import Testing
         let admin = try await fixture.connect()
         // 12 channels of 10 locations with 60-byte names: about 7.5 KB in one channelShow reply.
         let locations = (0..<10).map { "L\(String(repeating: "x", count: 58))\($0)" }
+        try await admin.nameLocations(locations)
         for index in 0..<12 {
             try await admin.setChannel(WireChannelDefinition(name: "channel-\(index)", locations: locations))
         }
@@ -349,6 +350,7 @@ import Testing
         let wide = WireChannelDefinition(name: "wide", locations: (0..<51).map { "W-\($0)" })
         #expect(await Self.serverCode { try await admin.setChannel(wide) } == .batchTooLarge)
         #expect(await Self.serverCode { _ = try await admin.channels("wide") } == .notFound)
+        try await admin.nameLocations((0..<50).map { "W-\($0)" })
         try await admin.setChannel(WireChannelDefinition(name: "wide", locations: (0..<50).map { "W-\($0)" }))
         #expect(try await admin.channels("wide").first?.locations.count == 50)
 

@@ -427,6 +427,7 @@ import Testing
         let admin = try await fixture.connect()
         let web = WireChannelDefinition(name: "web", bufferUnits: 5, capPercent: 80, locations: ["DC-1", "STORE-01"])
         let market = WireChannelDefinition(name: "market", locations: ["STORE-01"])
+        try await admin.nameLocations(["DC-1", "STORE-01"])
         try await admin.setChannel(web)
         try await admin.setChannel(market)
         #expect(try await admin.channels("web") == [web])

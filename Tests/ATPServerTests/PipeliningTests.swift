@@ -187,6 +187,9 @@ import ATPTestSupport
     /// before fast pings is answered after at least one of them.
     @Test func slowRequestsCompleteAfterFastOnesSentLater() async throws {
         let fixture = try ServerFixture()
+        let admin = try await fixture.connect()
+        try await admin.nameLocations((0..<200).map { "LOC-\($0)" })
+        await admin.close()
         let raw = try await fixture.rawAuthenticated()
         var bytes = ByteBufferAllocator().buffer(capacity: 4096)
         Request.channelSet(WireChannelDefinition(name: "slow", locations: (0..<200).map { "LOC-\($0)" }))
@@ -215,6 +218,7 @@ import ATPTestSupport
     @Test func clientCompletionsRunInArrivalOrder() async throws {
         let fixture = try ServerFixture()
         let admin = try await fixture.connect()
+        try await admin.nameLocations((0..<100).map { "X-\($0)" })
         let order = Locked<[Int]>([])
         var batch: [(Request, @Sendable (Result<Reply, ATPClientError>) -> Void)] = []
         batch.append((.channelSet(WireChannelDefinition(name: "slow", locations: (0..<100).map { "X-\($0)" })),

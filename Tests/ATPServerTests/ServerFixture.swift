@@ -46,6 +46,23 @@ final class ServerFixture: @unchecked Sendable {
 }
 
 extension ATPConnection {
+    /// Makes `locations` known to the server, as their first events would (a channel may only name
+    /// known locations): a count of 0 of the SKU `LOCATIONS-SEED` at each, from the source
+    /// `locations-seed` with sequences from `firstSequence`.
+    func nameLocations(_ locations: [String], firstSequence: UInt64 = 1) async throws {
+        let events = locations.enumerated().map { index, location in
+            WireEvent(kind: .count, sku: "LOCATIONS-SEED", location: location, quantity: 0,
+                      sequence: firstSequence + UInt64(index))
+        }
+        for start in stride(from: 0, to: events.count, by: 1_000) {
+            let part = Array(events[start..<min(start + 1_000, events.count)])
+            let reply = try await ingest(source: "locations-seed", events: part)
+            guard reply.appliedCount == part.count else {
+                throw ATPClientError.unexpectedReply("locations not named: \(reply.rejections)")
+            }
+        }
+    }
+
     /// The value of one statistic (u64 and i64 alike), or nil when the server does not report it.
     func stat(_ name: String) async throws -> Int64? {
         for entry in try await stats(prefix: name) where entry.name == name {

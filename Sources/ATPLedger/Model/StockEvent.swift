@@ -224,3 +224,61 @@ public struct EventBatchResult: Sendable {
         }
     }
 }
+
+extension StockEvent {
+    /// Why the event is refused whatever the ledger's state, or nil when it is well formed: what a
+    /// shard checks first, and what the server checks before it interns the event's names (a
+    /// refused event must not leave a new SKU or location behind: issue 14 item 7).
+    /// Order (docs/SEMANTICS.md §5, the same as the wire decoder's): flags the kind does not take
+    /// (15), quantity (2, 3, 4, 5), counted damaged/quarantine values (4, 3), kind-specific fields
+    /// (6, 7, 8, 17), a correlation on a kind other than ship (17).
+    public func statelessRejection(quantityMax: Int64, correlationCount: Int) -> RejectionReason? {
+        let event = self
+        switch event.kind {
+        case .receive:
+            if !event.flags.isSubset(of: [.intoQuarantine, .closesInbound]) { return .malformed }
+        case .count:
+            if !event.flags.isSubset(of: [.countsDamaged, .countsQuarantine]) { return .malformed }
+        default:
+            if !event.flags.isEmpty { return .malformed }
+        }
+        switch event.kind {
+        case .receive, .ship, .transferOut, .returnAuthorized, .returnReceived, .disposition, .damage, .writeOff:
+            if event.quantity <= 0 { return .quantityNotPositive }
+            if event.quantity > quantityMax { return .quantityTooLarge }
+        case .adjust:
+            if event.quantity == 0 { return .deltaZero }
+            if event.quantity > quantityMax || event.quantity < -quantityMax { return .quantityTooLarge }
+        case .count, .setSafetyStock:
+            if event.quantity < 0 { return .valueNegative }
+            if event.quantity > quantityMax { return .quantityTooLarge }
+        }
+        if event.kind == .count {
+            if event.flags.contains(.countsDamaged) && event.countDamaged < 0 { return .valueNegative }
+            if event.flags.contains(.countsQuarantine) && event.countQuarantine < 0 { return .valueNegative }
+            // Counted damaged/quarantine values are absolute values: the same limit as any quantity.
+            if event.flags.contains(.countsDamaged) && Int64(event.countDamaged) > quantityMax { return .quantityTooLarge }
+            if event.flags.contains(.countsQuarantine) && Int64(event.countQuarantine) > quantityMax {
+                return .quantityTooLarge
+            }
+        }
+        switch event.kind {
+        case .adjust:
+            guard let bucket = event.bucket, bucket.isAdjustable else { return .bucketNotAllowed }
+        case .writeOff:
+            guard let bucket = event.bucket, bucket == .onHand || bucket == .damaged || bucket == .quarantine else {
+                return .bucketNotAllowed
+            }
+        case .disposition:
+            if event.outcome == nil { return .unknownDispositionOutcome }
+        case .transferOut:
+            if event.toLocation == event.location { return .transferToSameLocation }
+        case .ship:
+            if Int(event.correlation) > correlationCount { return .invalidCorrelation }
+        default:
+            break
+        }
+        if event.kind != .ship && event.correlation != 0 { return .invalidCorrelation }
+        return nil
+    }
+}
