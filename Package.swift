@@ -17,6 +17,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ATPLedger", targets: ["ATPLedger"]),
+        // The fuzz targets, for tools/fuzz (a package of its own, built with --sanitize fuzzer).
+        .library(name: "ATPFuzzing", targets: ["ATPFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -189,6 +191,12 @@ let package = Package(
             // Version-1 data directories the suite unpacks (FixtureRecoveryTests reads them by path).
             exclude: ["Fixtures"]
         ),
+        // Fuzz targets (issue 14): what libFuzzer drives in tools/fuzz, and the suite replays.
+        .target(
+            name: "ATPFuzzing",
+            dependencies: ["ATPProtocol", "ATPJournal", "ATPSnapshot", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(name: "ATPFuzzingTests", dependencies: ["ATPFuzzing", "ATPProtocol", "ATPJournal", "ATPLedger"]),
         .testTarget(name: "ATPSnapshotTests", dependencies: ["ATPSnapshot", "ATPLMDB", "ATPLedger", "ATPJournal"]),
         .testTarget(name: "ATPLedgerTests", dependencies: ["ATPLedger"]),
         .testTarget(name: "ATPJournalTests", dependencies: ["ATPJournal"]),
