@@ -38,8 +38,9 @@ public struct ProtocolLimits: Sendable, Equatable {
     /// How long an authenticated connection may stay idle — no byte received and no request
     /// waiting for its reply — in milliseconds; then it gets the notice `idleTimeout` and is
     /// closed. 0 (the default, as Redis's `timeout` and PgBouncer's `client_idle_timeout`): never,
-    /// since `ATPClientPool` does not reconnect a connection the server closed. Set it (an hour,
-    /// say) where clients can vanish without closing (a NAT or a load balancer drops them).
+    /// since a client holding a single `ATPConnection` does not reconnect (`ATPClientPool` does).
+    /// Set it (an hour, say) where clients can vanish without closing (a NAT or a load balancer
+    /// drops them).
     public var idleTimeoutMilliseconds: Int = 0
 
     /// The defaults.

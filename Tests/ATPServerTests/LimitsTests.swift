@@ -211,6 +211,27 @@ import Testing
         await admin.close()
     }
 
+    /// The pool replaces connections the server closed for idleness and answers on the new ones.
+    @Test func aPoolReconnectsAfterTheIdleTimeout() async throws {
+        let fixture = try ServerFixture { $0.limits.idleTimeoutMilliseconds = 300 }
+        let pool = try await ATPClientPool.connect(port: fixture.port, token: "demo-admin", size: 2)
+        #expect(try await pool.request(.ping(PingRequest(nonce: 1))) == .ping(PingReply(nonce: 1,
+                                                                                        serverTimeMilliseconds: 1_700_000_000_000)))
+        // Both connections idle past the timeout: the server closes them.
+        let admin = try await fixture.connect()
+        #expect(try await eventually(seconds: 20) {
+            let closed = try await admin.stat("server.connections.idleClosed") ?? 0
+            return closed >= 2
+        })
+        for nonce in UInt64(2)...5 {
+            #expect(try await pool.request(.ping(PingRequest(nonce: nonce)))
+                    == .ping(PingReply(nonce: nonce, serverTimeMilliseconds: 1_700_000_000_000)))
+        }
+        #expect(pool.reconnectionCount == 2)
+        await pool.close()
+        await admin.close()
+    }
+
     // MARK: - handshakeFrameBytesMax and tokenBytesMax
 
     @Test func aChannelShowReplyOverFrameBytesMaxIsReplyTooLargeAndOneChannelStillFits() async throws {
