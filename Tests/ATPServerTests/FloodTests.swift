@@ -20,6 +20,18 @@ import Testing
         }
     }
 
+    /// Waits until the server takes no frame but `other`'s own: 50 ms apart, the frames it has read
+    /// grow by one only (the stats request asking). False after 20 s.
+    static func serverStopsTakingFrames(_ other: ATPConnection) async throws -> Bool {
+        var framesSeen: Int64 = -2
+        return try await eventually(seconds: 20) {
+            let frames = try await other.stat("server.frames.received") ?? 0
+            defer { framesSeen = frames }
+            try await Task.sleep(for: .milliseconds(50))
+            return frames == framesSeen + 1
+        }
+    }
+
     /// The other connection's questions, all of which must be answered correctly while the flood goes on.
     static func keepAsking(_ client: ATPConnection, rounds: Int, sku: String, sellable: Int64) async throws -> Int {
         var answered = 0
@@ -115,16 +127,8 @@ import Testing
         }
         flooder.sendWithoutWaiting(buffer)
 
-        // The server stops taking the flooder's requests once its replies have nowhere to go: 50 ms
-        // apart, the frames it has read grow by one only (the stats request asking).
-        var framesSeen: Int64 = -2
-        let stalled = try await eventually(seconds: 20) {
-            let frames = try await other.stat("server.frames.received") ?? 0
-            defer { framesSeen = frames }
-            try await Task.sleep(for: .milliseconds(50))
-            return frames == framesSeen + 1
-        }
-        #expect(stalled, "the server kept reading the flooder")
+        // The server stops taking the flooder's requests once its replies have nowhere to go.
+        #expect(try await Self.serverStopsTakingFrames(other), "the server kept reading the flooder")
         let taken = try await other.statsByName(prefix: "server.")
         #expect(try #require(taken["server.frames.received"]) < Int64(requests), "the server read every request")
         #expect(try #require(taken["server.reads.paused"]) > 0)
@@ -177,15 +181,7 @@ import Testing
         }
         flooder.sendWithoutWaiting(buffer)
 
-        // The server stops taking the flooder's frames: 50 ms apart, only the stats request is new.
-        var framesSeen: Int64 = -2
-        let stalled = try await eventually(seconds: 20) {
-            let frames = try await other.stat("server.frames.received") ?? 0
-            defer { framesSeen = frames }
-            try await Task.sleep(for: .milliseconds(50))
-            return frames == framesSeen + 1
-        }
-        #expect(stalled, "the server kept reading the flooder")
+        #expect(try await Self.serverStopsTakingFrames(other), "the server kept reading the flooder")
         let held = try await other.statsByName(prefix: "server.")
         let oneReply = 40 * 1024
         let owedPeak = try #require(held["server.bytes.replyOwedPeak"])
