@@ -227,7 +227,9 @@ import Testing
             #expect(try await pool.request(.ping(PingRequest(nonce: nonce)))
                     == .ping(PingReply(nonce: nonce, serverTimeMilliseconds: 1_700_000_000_000)))
         }
-        #expect(pool.reconnectionCount == 2)
+        // Each connection was replaced at least once (more when a loaded machine paused the test past
+        // the timeout again between pings; every ping was answered all the same).
+        #expect(pool.reconnectionCount >= 2)
         await pool.close()
         await admin.close()
     }
