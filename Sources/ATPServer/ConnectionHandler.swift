@@ -391,7 +391,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// in a task queued on the loop (it runs after the I/O events the loop has in hand).
     private func yieldTurn(context: ChannelHandlerContext) {
         yieldedTurn = true
-        counters.outboundBudgetPauses.wrappingIncrement(ordering: .relaxed)
+        counters.turnsYielded.wrappingIncrement(ordering: .relaxed)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.execute {
             bound.value.yieldedTurn = false
@@ -679,10 +679,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Writes replies that came back from the engine (called on the event loop by the mailbox):
     /// reply writers, and query replies the answering core encoded already.
+    /// `owedBytes`: the `ReplyEstimate`s of all of them, which the connection stops owing.
     func deliver(_ writers: [ReplyWriter], encoded: [EncodedQueryReplies] = [], owedBytes: Int) {
         let count = writers.count + encoded.reduce(0) { $0 + $1.count }
         inFlight -= count
-        replyBytesOwed -= owedBytes + encoded.reduce(0) { $0 + $1.replyBytesOwed }
+        replyBytesOwed -= owedBytes
         reportOwedBytes()
         assert(inFlight >= 0, "more replies than requests")
         counters.requestsAnswered.wrappingIncrement(by: UInt64(count), ordering: .relaxed)

@@ -30,13 +30,7 @@ enum ReplyEstimate {
     /// A reservation reply's bytes per line beyond `otherReplyBytes`: two names and the numbers.
     static let reservationLineBytes = 2 * 65 + 32
 
-    /// The bound for `request`, whose locations are those `catalog` knows.
-    static func bytes(of request: Request, catalog: Catalog) -> Int {
-        if case .query(let query) = request { return bytes(of: query, catalog: catalog) }
-        return bytes(of: request)
-    }
-
-    /// The bound for a request other than a query.
+    /// The bound for a request other than a query (a query's is `bytes(of:catalog:)`).
     static func bytes(of request: Request) -> Int {
         switch request {
         case .query:

@@ -45,7 +45,7 @@ final class ReplyMailbox: @unchecked Sendable {
         if !isScheduled.exchange(true, ordering: .acquiringAndReleasing) {
             eventLoop.execute { [self] in
                 isScheduled.store(false, ordering: .releasing)
-                let (writers, encoded, owedBytes) = pending.withLock {
+                let (writers, encoded, writersOwed) = pending.withLock {
                     queued -> ([ReplyWriter], [EncodedQueryReplies], Int) in
                     defer {
                         queued.writers.removeAll(keepingCapacity: true)
@@ -55,15 +55,15 @@ final class ReplyMailbox: @unchecked Sendable {
                     return (queued.writers, queued.encoded, queued.owedBytes)
                 }
                 guard !writers.isEmpty || !encoded.isEmpty else { return }
+                let owed = writersOwed + encoded.reduce(0) { $0 + $1.replyBytesOwed }
                 guard let handler else {
                     let count = writers.count + encoded.reduce(0) { $0 + $1.count }
                     counters.requestsInFlight.wrappingDecrement(by: count, ordering: .relaxed)
                     // The closed connection reported these as owed; nobody writes them now.
-                    let owed = owedBytes + encoded.reduce(0) { $0 + $1.replyBytesOwed }
                     counters.replyBytesOwed.wrappingDecrement(by: owed, ordering: .relaxed)
                     return
                 }
-                handler.deliver(writers, encoded: encoded, owedBytes: owedBytes)
+                handler.deliver(writers, encoded: encoded, owedBytes: owed)
             }
         }
     }

@@ -29,12 +29,12 @@ extension RequestExecutor {
                                       startNanoseconds: requests.first?.startNanoseconds ?? 0, kinds: kinds,
                                       replyBytesOwed: owed))
         }
-        // One worker owns every SKU: it also looks the names up, leaving the event loop (the
-        // busier thread of the default threading) only the sockets and the frames.
         // Cells are copied out of the ledger only when a request of the batch will send them, and
         // at most `cellsMax` of them.
         let collectingCells = requests.contains { $0.request.options.contains(.includeCells) }
         let cellsMax = queryCellsMax
+        // One worker owns every SKU: it also looks the names up, leaving the event loop (the
+        // busier thread of the default threading) only the sockets and the frames.
         if engine.configuration.workerCount == 1 && !engine.isHosted {
             let submitted = engine.submit(resolvingOnCore: { [self] queries in
                 queries.reserveCapacity(requests.reduce(0) { $0 + $1.request.count })

@@ -52,7 +52,7 @@ final class ServerCounters: Sendable {
     let replyBytesOwedPeak = ManagedAtomic<Int>(0)
     /// Times a connection left its remaining frames for the loop's next turn, because the turn had
     /// taken its share of reply bytes or filled the connection's budget.
-    let outboundBudgetPauses = ManagedAtomic<UInt64>(0)
+    let turnsYielded = ManagedAtomic<UInt64>(0)
 
     /// Raises `peak` to `value` when `value` is larger. Lock-free; any thread.
     static func raise(_ peak: ManagedAtomic<Int>, to value: Int) {
@@ -92,7 +92,7 @@ final class ServerCounters: Sendable {
                       .signed(Int64(outboundBytesBufferedPeak.load(ordering: .relaxed)))),
             StatEntry("server.bytes.replyOwed", .signed(Int64(replyBytesOwed.load(ordering: .relaxed)))),
             StatEntry("server.bytes.replyOwedPeak", .signed(Int64(replyBytesOwedPeak.load(ordering: .relaxed)))),
-            StatEntry("server.reads.turnsYielded", .unsigned(outboundBudgetPauses.load(ordering: .relaxed))),
+            StatEntry("server.reads.turnsYielded", .unsigned(turnsYielded.load(ordering: .relaxed))),
         ]
     }
 }
