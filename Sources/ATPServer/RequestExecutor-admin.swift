@@ -145,17 +145,3 @@ extension RequestExecutor {
         }
     }
 }
-
-/// `validateName(_:kind:)` for a string: the checks interning would make, without interning.
-private func validateName(_ name: String, kind: NameKind) throws(InvalidNameError) {
-    var copy = name
-    let failure: InvalidNameError? = copy.withUTF8 { utf8 in
-        do throws(InvalidNameError) {
-            try ATPLedger.validateName(UnsafeRawBufferPointer(utf8), kind: kind)
-            return nil
-        } catch {
-            return error
-        }
-    }
-    if let failure { throw failure }
-}

@@ -65,38 +65,28 @@ extension RequestExecutor {
                             continue
                         }
                     }
-                    // Checked on stand-in ids (equal locations, equal ids) before any name is interned.
+                    // Checked on stand-in ids (equal locations, equal ids) before any name is interned;
+                    // the real ids replace them once it passes.
                     let sameLocations = hasToLocation && names[wire.location].elementsEqual(names[wire.toLocation])
-                    guard var provisional = wire.stockEvent(
+                    guard var event = wire.stockEvent(
                         sku: SKUID(0), location: LocationID(0),
                         toLocation: hasToLocation ? LocationID(sameLocations ? 0 : 1) : nil, source: SourceID(0))
                     else {
                         reject(index, .unknownEventKind, "event kind \(wire.kindCode)")
                         continue
                     }
-                    provisional.correlation = correlation == nil ? 0 : 1
-                    if let reason = provisional.statelessRejection(quantityMax: quantityMax,
-                                                                   correlationCount: correlation == nil ? 0 : 1) {
+                    event.correlation = correlation == nil ? 0 : 1
+                    if let reason = event.statelessRejection(quantityMax: quantityMax,
+                                                             correlationCount: correlation == nil ? 0 : 1) {
                         reject(index, reason, "refused on receipt; its names were not created")
                         continue
                     }
-                    let sourceID: SourceID
-                    if let known = source {
-                        sourceID = known
-                    } else {
-                        sourceID = SourceID(try catalog.intern(names[request.source], kind: .source))
-                        source = sourceID
-                    }
-                    let sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
-                    let location = LocationID(try catalog.intern(names[wire.location], kind: .location))
-                    var toLocation: LocationID? = nil
+                    if source == nil { source = SourceID(try catalog.intern(names[request.source], kind: .source)) }
+                    event.source = source!
+                    event.sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
+                    event.location = LocationID(try catalog.intern(names[wire.location], kind: .location))
                     if hasToLocation {
-                        toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
-                    }
-                    guard let event = wire.stockEvent(sku: sku, location: location, toLocation: toLocation, source: sourceID)
-                    else {
-                        reject(index, .unknownEventKind, "event kind \(wire.kindCode)")
-                        continue
+                        event.toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
                     }
                     batch.append(event, correlation: correlation)
                     indexMap.append(Int32(index))

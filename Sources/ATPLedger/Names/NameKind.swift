@@ -67,6 +67,19 @@ public func validateName(_ bytes: UnsafeRawBufferPointer, kind: NameKind) throws
     if !isValidUTF8(bytes) { throw InvalidNameError(kind: kind, problem: .notUTF8) }
 }
 
+/// `validateName(_:kind:)` for a Swift string: the checks interning makes, without interning.
+public func validateName(_ name: String, kind: NameKind) throws(InvalidNameError) {
+    var copy = name
+    let result: Result<Void, InvalidNameError> = copy.withUTF8 { utf8 in
+        do throws(InvalidNameError) {
+            return .success(try validateName(UnsafeRawBufferPointer(utf8), kind: kind))
+        } catch {
+            return .failure(error)
+        }
+    }
+    try result.get()
+}
+
 /// Whether `bytes` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 public func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var index = 0
