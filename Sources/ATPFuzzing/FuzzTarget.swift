@@ -43,36 +43,39 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     static func requests(_ input: UnsafeRawBufferPointer) {
         guard let selector = input.first else { return }
-        var decoder = selector & 1 == 0 ? FrameDecoder(limits: limits) : FrameDecoder.forHandshake(limits: limits)
-        var buffer = ByteBuffer(bytes: input.dropFirst())
-        while let frame = nextFrame(&decoder, &buffer) {
-            guard let request = try? Request(decoding: frame, limits: limits) else { continue }
-            var first = ByteBuffer()
-            request.encode(requestID: frame.requestID, into: &first)
-            var check = FrameDecoder(limits: ProtocolLimits())
-            var copy = first
-            guard let again = nextFrame(&check, &copy), let decoded = try? Request(decoding: again, limits: ProtocolLimits())
-            else { preconditionFailure("a decoded request's encoding does not decode: \(request)") }
-            var second = ByteBuffer()
-            decoded.encode(requestID: again.requestID, into: &second)
-            precondition(first == second, "request encoding is not a fixed point: \(request)")
-        }
+        let decoder = selector & 1 == 0 ? FrameDecoder(limits: limits) : FrameDecoder.forHandshake(limits: limits)
+        checkFixedPoints(UnsafeRawBufferPointer(rebasing: input.dropFirst()), decoder: decoder, what: "request",
+                         decode: { try? Request(decoding: $0, limits: limits) },
+                         encode: { request, frame, buffer in request.encode(requestID: frame.requestID, into: &buffer) })
     }
 
     static func replies(_ input: UnsafeRawBufferPointer) {
-        var decoder = FrameDecoder(limits: limits)
+        checkFixedPoints(input, decoder: FrameDecoder(limits: limits), what: "reply",
+                         decode: { try? Reply(decoding: $0) },
+                         encode: { reply, frame, buffer in
+                             reply.encode(opcode: frame.opcode, requestID: frame.requestID, into: &buffer)
+                         })
+    }
+
+    /// Decodes every frame of `input` as a message; each message that decodes is encoded, and that
+    /// encoding must frame (default limits), decode with `decode` again, and encode to the same bytes.
+    private static func checkFixedPoints<Message>(
+        _ input: UnsafeRawBufferPointer, decoder: FrameDecoder, what: String, decode: (Frame) -> Message?,
+        encode: (Message, Frame, inout ByteBuffer) -> Void
+    ) {
+        var decoder = decoder
         var buffer = ByteBuffer(bytes: input)
         while let frame = nextFrame(&decoder, &buffer) {
-            guard let reply = try? Reply(decoding: frame) else { continue }
+            guard let message = decode(frame) else { continue }
             var first = ByteBuffer()
-            reply.encode(opcode: frame.opcode, requestID: frame.requestID, into: &first)
+            encode(message, frame, &first)
             var check = FrameDecoder(limits: ProtocolLimits())
             var copy = first
-            guard let again = nextFrame(&check, &copy), let decoded = try? Reply(decoding: again)
-            else { preconditionFailure("a decoded reply's encoding does not decode: \(reply)") }
+            guard let again = nextFrame(&check, &copy), let decoded = decode(again)
+            else { preconditionFailure("a decoded \(what)'s encoding does not decode: \(message)") }
             var second = ByteBuffer()
-            decoded.encode(opcode: again.opcode, requestID: again.requestID, into: &second)
-            precondition(first == second, "reply encoding is not a fixed point: \(reply)")
+            encode(decoded, again, &second)
+            precondition(first == second, "\(what) encoding is not a fixed point: \(message)")
         }
     }
 
