@@ -13,7 +13,6 @@ Usage: slow_consumers.py --port P --pid PID [--consumers 16] [--seconds 10] [--s
                          [--token demo-admin]
 """
 import argparse
-import os
 import random
 import select
 import signal
@@ -197,9 +196,9 @@ def main():
     sampler.peak = 0
     loaded = healthy_phase(arguments.port, arguments.token, arguments.seconds, 30)
     rss_loaded = sampler.peak
-    print("loaded:   %6d queries, p50 %8.0f us, p99 %8.0f us, max %8.0f us; RSS peak %d MiB; %d slow consumers%.0s"
+    print("loaded:   %6d queries, p50 %8.0f us, p99 %8.0f us, max %8.0f us; RSS peak %d MiB; %d slow consumers"
           % (len(loaded), percentile(loaded, 0.5), percentile(loaded, 0.99), loaded[-1], rss_loaded // 1024,
-             arguments.consumers, 0), flush=True)
+             arguments.consumers), flush=True)
 
     consumers.send_signal(signal.SIGTERM)
     sent = int(consumers.stdout.readline().split()[1])
