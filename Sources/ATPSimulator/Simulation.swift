@@ -222,8 +222,12 @@ final class SimulationRunner {
         guard !cores.isEmpty else { return runCore() }
         let core = cores[random.next(below: cores.count)]
         result.trace(8, core)
-        log("cut snapshot at core \(core) (mark \(cluster.journals[core].lastAppendedLSN))")
-        cluster.cutSnapshot(core: core)
+        if cluster.isCopyingSnapshot(core: core) {
+            log("copy a snapshot shard at core \(core)")
+        } else {
+            log("cut snapshot at core \(core) (mark \(cluster.journals[core].lastAppendedLSN))")
+        }
+        cluster.advanceSnapshotCut(core: core)
     }
 
     /// Runs everything queued and makes every journal durable, until nothing is left to do.

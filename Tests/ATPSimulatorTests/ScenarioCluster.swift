@@ -117,7 +117,7 @@ final class ScenarioCluster {
         return result
     }
 
-    private func describe(_ image: LedgerImage) -> [String] {
+    func describe(_ image: LedgerImage) -> [String] {
         var lines: [String] = []
         image.forEachCell { lines.append("\($0) r\($0.reserved) c\($0.committed) v\($0.version)") }
         lines += image.reservations.map { "\($0)" }.sorted()

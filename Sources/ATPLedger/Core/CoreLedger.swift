@@ -55,6 +55,9 @@ final class CoreLedger {
     /// use (`Array.take()`), so a reentrant use just allocates.
     var scratch = ReservationScratch()
 
+    /// The image being cut one shard at a time, if any (CoreLedger-capture.swift).
+    var imageCapture: ImageCapture?
+
     /// Where the simulator's tracing sees what the cores decide (nil in production).
     var trace: ((String) -> Void)?
 
@@ -99,13 +102,16 @@ final class CoreLedger {
         shard >= 0 && shard < configuration.shardCount && coreIndex(ofShard: shard) == index
     }
 
-    /// The shard `shard`, which this core must own.
+    /// The shard `shard`, which this core must own, to read or change: copied first for an image
+    /// being cut (`preserveForImage`), so whatever the caller changes is not in that image.
     @inline(__always) func shard(_ shard: Int) -> Shard {
         guard let reference = shardRefs[shard] else { preconditionFailure("shard \(shard) is not core \(index)'s") }
+        preserveForImage(shard)
         return reference.takeUnretainedValue()
     }
 
-    /// Runs `body` with the shard `shard` (owned) without retaining it: for per-item loops.
+    /// Runs `body` with the shard `shard` (owned) without retaining it: for per-item loops that
+    /// only read (queries). Not a door for changes: it does not preserve the shard for an image.
     @inline(__always) func withShard<R>(_ shard: Int, _ body: (Shard) -> R) -> R {
         shardRefs[shard].unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
     }
@@ -147,6 +153,8 @@ final class CoreLedger {
                outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
         let total = indices?.count ?? batch.events.count
         let catalog = self.catalog
+        // A capture cannot start during the batch (both run on this thread), so one check suffices.
+        let capturing = imageCapture != nil
         batch.events.withUnsafeBufferPointer { events in
             batch.correlationIDs.withUnsafeBufferPointer { correlations in
                 let shards = shardRefs
@@ -181,6 +189,7 @@ final class CoreLedger {
                         if a >= 0 {
                             let index = indices.map { Int($0[a]) } ?? a
                             let event = events[index]
+                            if capturing { preserveForImage(shardOf[a & ringMask]) }
                             outcomes[index] = shards[shardOf[a & ringMask]].unsafelyUnwrapped
                                 ._withUnsafeGuaranteedRef {
                                     $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
@@ -288,7 +297,7 @@ final class CoreLedger {
         for (id, pending) in pendingReserves {
             precondition(pending.outstanding > 0, "pending reserve \(id) waits for nothing")
             precondition(directory.home(of: id) == pending.homeShard, "pending reserve \(id) is not claimed for its home")
-            precondition(shard(pending.homeShard).records[id] == nil, "pending reserve \(id) also has a record")
+            precondition(withShard(pending.homeShard) { $0.records[id] == nil }, "pending reserve \(id) also has a record")
         }
     }
 }

@@ -178,6 +178,7 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
         if hasWork() {
             scheduleDrive()
         } else if stopRequested.load(ordering: .acquiring) {
+            ledger.finishImageCapture()
             stopFulfilled = true
             stopped.fulfil(true)
             return
@@ -203,6 +204,33 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
         ledger.perform(operation, id: id, homeShard: homeShard, nowMilliseconds: now, completion: completion)
         while let message = localMessages.popFirst() { ledger.receive(message, nowMilliseconds: now) }
         armExpiryTimer()
+    }
+
+    // MARK: - Images (the core's thread)
+
+    /// Cuts this core's image now (`CoreLedger.beginImageCapture`) and copies its shards one per
+    /// turn, each queued behind the work waiting by then (the host's queue, or the inbox), so no
+    /// request waits for more than one shard's copy. `completion` runs on this thread with the part.
+    func beginImageCapture(mark: UInt64, completion: @escaping (WorkerImagePart) -> Void) {
+        ledger.beginImageCapture(mark: mark, completion: completion)
+        scheduleImageShardCopy()
+    }
+
+    private func scheduleImageShardCopy() {
+        guard ledger.isCapturingImage else { return }
+        if let host {
+            host.execute { [self] in
+                guard !stopFulfilled else { return }
+                copyImageShard()
+            }
+        } else {
+            let task = ClosureTask { $0.copyImageShard() }
+            if !submit(task) { submitInternal(task) }
+        }
+    }
+
+    private func copyImageShard() {
+        if ledger.copyNextImageShard() { scheduleImageShardCopy() }
     }
 
     /// Asks the host to drive the core once the earliest reservation is due (a wall clock only:
@@ -240,6 +268,7 @@ final class ShardWorker: CoreEnvironment, @unchecked Sendable {
             idleSpins = 0
             parker.park(timeoutNanoseconds: parkTimeoutNanoseconds()) { hasWork() || stopRequested.load(ordering: .acquiring) }
         }
+        ledger.finishImageCapture()
         stopped.fulfil(true)
     }
 

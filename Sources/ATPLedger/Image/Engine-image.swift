@@ -2,17 +2,19 @@
 extension Engine {
     /// Copies the engine's state into an immutable image. Each worker, at a barrier on its own
     /// thread (between two of its tasks), calls `mark(workerIndex)` — the journal passes its current
-    /// position there — and copies its shards at that same instant: the cell buffers and SKU chain
-    /// heads by memcpy (the worker pauses only for the copy, about 1 ms per 100k cells, plus its
-    /// holds, records and dedup windows); workers copy in parallel and go on independently. The name
-    /// tables and channel definitions are read afterwards (names are append-only, so every id a cell
-    /// uses is there). Blocks the caller until every worker has copied; not for event loops.
+    /// position there — and cuts its state at that same instant. It then copies its shards one per
+    /// turn, between its other work (the cell buffer and SKU chain heads by memcpy, about 1 ms per
+    /// 100k cells, plus the shard's holds, records and dedup windows); a shard about to change is
+    /// copied first, so every copy is the shard as of the cut (`ImageCapture`). Workers copy in
+    /// parallel. The name tables and channel definitions are read afterwards (names are
+    /// append-only, so every id a cell uses is there). Blocks the caller until every worker has
+    /// copied; not for event loops.
     public func captureImage(mark: @escaping @Sendable (Int) -> UInt64) -> LedgerImage {
         let cutWallClock = wallClockMilliseconds()
         let cutClock = clock.nowMilliseconds()
         let collector = OneShotCollector<WorkerImagePart>(count: configuration.workerCount)
         onEveryWorker { worker in
-            collector.add(worker.ledger.captureImagePart(mark: mark(worker.index)), at: worker.index)
+            worker.beginImageCapture(mark: mark(worker.index)) { collector.add($0, at: worker.index) }
         }
         let parts = collector.values
         var shardCells = [ShardCellsImage](repeating: ShardCellsImage(cells: [], firstSlotOfSKU: []),

@@ -126,7 +126,7 @@ public struct LedgerImage: Sendable {
 /// One shard's cells as copied from its buffer: `cells` in slot order, each SKU's cells chained
 /// through `nextSlotOfSKU` in ascending location order from `firstSlotOfSKU[local]`, the SKU's local
 /// number on its shard (`SKUPlacementMap`).
-struct ShardCellsImage: Sendable {
+struct ShardCellsImage: Sendable, Equatable {
     var cells: [StockCell]
     var firstSlotOfSKU: [UInt32]
 }

@@ -16,14 +16,39 @@ struct WorkerImagePart: Sendable {
     var reservations: [ReservationImage] = []
     var holds: [HoldImage] = []
     var dedupWindows: [DedupWindowImage] = []
+
+    /// Appends one shard's copy (shards are added in index order).
+    mutating func add(_ shard: ShardImagePart) {
+        shards.append((shard.index, shard.cells))
+        reservations += shard.reservations
+        holds += shard.holds
+        dedupWindows += shard.dedupWindows
+    }
+}
+
+/// What one shard copied at its core's cut.
+struct ShardImagePart: Sendable, Equatable {
+    let index: Int
+    var cells = ShardCellsImage(cells: [], firstSlotOfSKU: [])
+    var reservations: [ReservationImage] = []
+    var holds: [HoldImage] = []
+    var dedupWindows: [DedupWindowImage] = []
 }
 
 extension CoreLedger {
     /// Copies this core's state at this instant (between two inputs), marked with `mark` (its
     /// journal's position): every shard's cells, holds, records and dedup windows, and the journal
     /// generation. Multi-core reserves still waiting for their parts are not journaled yet and are
-    /// left out (their parts' tentative holds are in the parts' images).
+    /// left out (their parts' tentative holds are in the parts' images). The whole copy at once:
+    /// serving cores cut one shard at a time instead (`beginImageCapture`, CoreLedger-capture.swift).
     func captureImagePart(mark: UInt64) -> WorkerImagePart {
+        var part = imagePartHeader(mark: mark)
+        for shard in shards { part.add(shard.captureImage()) }
+        return part
+    }
+
+    /// What a core's image part holds besides its shards, as of now.
+    func imagePartHeader(mark: UInt64) -> WorkerImagePart {
         var part = WorkerImagePart()
         part.mark = mark
         part.generation = WorkerGenerationImage(
@@ -31,7 +56,6 @@ extension CoreLedger {
             ends: generationEnds.sorted { $0.key < $1.key }.map { .init(generation: $0.key, lastLSN: $0.value) })
         part.channels = channels.all
         part.channelChangeSequence = channelChangeSequence
-        for shard in shards { shard.captureImage(into: &part) }
         return part
     }
 
@@ -69,10 +93,10 @@ extension CoreLedger {
 extension Shard {
     /// Copies this shard's state: the cell buffer and SKU chain heads (two memcpys), then its holds,
     /// records and dedup windows.
-    func captureImage(into part: inout WorkerImagePart) {
+    func captureImage() -> ShardImagePart {
+        var part = ShardImagePart(index: index)
         let cellsCopy = Array(UnsafeBufferPointer(start: cells.cells, count: cells.count))
         let headsCopy = cells.firstSlotOfSKU.withUnsafeBufferPointer { Array($0) }
-        part.shards.append((index, ShardCellsImage(cells: cellsCopy, firstSlotOfSKU: headsCopy)))
         for (id, hold) in holds {
             let lines = hold.lines.map { line -> HoldImage.Line in
                 let cell = cellsCopy[Int(line.slot)]
@@ -82,6 +106,7 @@ extension Shard {
                                         originGeneration: hold.origin.generation,
                                         originPrepareLSN: hold.origin.prepareLSN, lines: lines))
         }
+        part.cells = ShardCellsImage(cells: cellsCopy, firstSlotOfSKU: headsCopy)
         for record in records.values {
             part.reservations.append(ReservationImage(
                 request: record.request, state: record.state, lineGrants: record.lineGrants,
@@ -97,6 +122,7 @@ extension Shard {
             part.dedupWindows.append(DedupWindowImage(shard: index, source: source, newest: window.newest,
                                                       words: window.words))
         }
+        return part
     }
 
     /// Rebuilds an empty shard from an image: its cells (slots as in the image), the holds the

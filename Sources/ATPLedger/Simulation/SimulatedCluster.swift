@@ -63,9 +63,12 @@ package final class SimulatedCluster {
 
     /// A snapshot being cut (one core at a time) or waiting for its marks to be synced.
     private struct PendingSnapshot {
+        /// Tells a capture's completion from one of a snapshot a crash abandoned.
+        var serial: UInt64
         var parts: [WorkerImagePart?]
         var image: LedgerImage?
     }
+    private var snapshotSerial: UInt64 = 0
 
     /// Starts a fresh ledger (no journal, no snapshot) and runs its first recovery, as atpd does on
     /// an empty data directory.
@@ -202,6 +205,7 @@ package final class SimulatedCluster {
             core.drainIncoming(nowMilliseconds: nowMilliseconds)
         }
         waits.fire()
+        completeSnapshotIfSynced()
     }
 
     /// Runs core `core`'s expiry pass at the current time.
@@ -209,6 +213,7 @@ package final class SimulatedCluster {
         cores[index].drainIncoming(nowMilliseconds: nowMilliseconds)
         cores[index].ledger.expireDue(nowMilliseconds: nowMilliseconds)
         waits.fire()
+        completeSnapshotIfSynced()
     }
 
     /// Moves the clock forward.
@@ -242,7 +247,8 @@ package final class SimulatedCluster {
     /// of its inputs, at its journal's last LSN). Ignored while one is in progress.
     package func beginSnapshot() {
         guard snapshotInProgress == nil else { return }
-        snapshotInProgress = PendingSnapshot(parts: Array(repeating: nil, count: coreCount))
+        snapshotSerial += 1
+        snapshotInProgress = PendingSnapshot(serial: snapshotSerial, parts: Array(repeating: nil, count: coreCount))
     }
 
     /// Cores the snapshot in progress has not cut yet.
@@ -251,21 +257,44 @@ package final class SimulatedCluster {
         return pending.parts.indices.filter { pending.parts[$0] == nil }
     }
 
-    /// Cuts core `core`'s part of the snapshot in progress; once every core is cut, the snapshot
-    /// waits until every journal is synced up to its mark, then counts as written.
+    /// Cuts core `core`'s part of the snapshot in progress and copies all its shards at once; once
+    /// every core is cut, the snapshot waits until every journal is synced up to its mark, then
+    /// counts as written.
     package func cutSnapshot(core index: Int) {
-        guard var pending = snapshotInProgress, pending.parts[index] == nil else { return }
-        cores[index].drainIncoming(nowMilliseconds: nowMilliseconds)
-        pending.parts[index] = cores[index].ledger.captureImagePart(mark: journals[index].lastAppendedLSN)
-        if pending.parts.allSatisfy({ $0 != nil }) {
-            pending.image = assemble(pending.parts.map { $0! })
-        }
-        snapshotInProgress = pending
-        waits.fire()
+        advanceSnapshotCut(core: index)
+        cores[index].ledger.finishImageCapture()
         completeSnapshotIfSynced()
     }
 
+    /// One step of core `core`'s part of the snapshot in progress, as a serving core takes it: the
+    /// cut (between two of its inputs, at its journal's last LSN, no shard copied yet), or the copy
+    /// of its next shard. Inputs the core runs in between copy the shards they change first.
+    package func advanceSnapshotCut(core index: Int) {
+        guard let pending = snapshotInProgress, pending.parts[index] == nil else { return }
+        let ledger: CoreLedger = cores[index].ledger
+        if ledger.isCapturingImage {
+            ledger.copyNextImageShard()
+        } else {
+            cores[index].drainIncoming(nowMilliseconds: nowMilliseconds)
+            let serial = pending.serial
+            // The completion may run inside another input of the core: it only keeps the part.
+            ledger.beginImageCapture(mark: journals[index].lastAppendedLSN) { [unowned self] part in
+                guard snapshotInProgress?.serial == serial else { return }
+                snapshotInProgress!.parts[index] = part
+            }
+        }
+        completeSnapshotIfSynced()
+    }
+
+    /// Whether core `core` has cut its part of the snapshot in progress and still copies shards.
+    package func isCopyingSnapshot(core index: Int) -> Bool { cores[index].ledger!.isCapturingImage }
+
     private func completeSnapshotIfSynced() {
+        if var pending = snapshotInProgress, pending.image == nil, pending.parts.allSatisfy({ $0 != nil }) {
+            pending.image = assemble(pending.parts.map { $0! })
+            snapshotInProgress = pending
+            waits.fire()
+        }
         guard let image = snapshotInProgress?.image else { return }
         // With a failed journal a core may hold what its journal does not (changes it must follow
         // unjournaled until the restart): the snapshot fails, the engine goes on (`DurableLedger`).
