@@ -154,13 +154,17 @@ final class SnapshotWriter {
     /// transaction on MDB_MAP_FULL. Counts and checksums the entries once they are committed.
     private func flush(_ batch: inout EntryBatch, into name: String) throws(SnapshotError) {
         guard batch.count > 0 else { return }
-        guard let database = databases[name] else { preconditionFailure("database \(name) not created") }
-        let entries = batch
-        try transact { transaction in
-            try entries.forEach { key, value in try transaction.put(value, forKey: key, in: database, flags: .append) }
+        guard let database = databases[name], var checksum = checksums[name] else {
+            preconditionFailure("database \(name) not created")
         }
-        entries.forEach { key, value in checksums[name]?.updateEntry(key: key, value: value) }
-        counts[name, default: 0] += entries.count
+        // The batch is used in place, not copied: a copy would make `removeAll` allocate a fresh
+        // buffer (and fault in its pages) for every transaction.
+        try transact { transaction in
+            try batch.forEach { key, value in try transaction.put(value, forKey: key, in: database, flags: .append) }
+        }
+        batch.forEach { key, value in checksum.updateEntry(key: key, value: value) }
+        checksums[name] = checksum
+        counts[name, default: 0] += batch.count
         batch.removeAll()
     }
 
@@ -199,10 +203,18 @@ struct EntryBatch {
     var count: Int { entries.count }
 
     mutating func add(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: key)
+        append(key)
         let keyEnd = bytes.count
-        bytes.append(contentsOf: value)
+        append(value)
         entries.append((keyEnd, bytes.count))
+    }
+
+    /// Appends raw bytes with one copy (`Array.append(contentsOf:)` takes a raw buffer byte by byte:
+    /// a fifth of a 10M-cell snapshot's time).
+    private mutating func append(_ raw: UnsafeRawBufferPointer) {
+        guard let base = raw.baseAddress, raw.count > 0 else { return }
+        // Bytes as bytes: any memory may be read as UInt8.
+        bytes.append(contentsOf: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: raw.count))
     }
 
     mutating func removeAll() {
