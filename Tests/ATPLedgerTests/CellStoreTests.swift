@@ -73,6 +73,31 @@ import Testing
         store.checkInvariants()
     }
 
+    /// A restored store knows its chains' heads only: its first insert past a SKU's last location
+    /// finds the tail by one walk, then appends; inserts before the head and between cells still
+    /// land in order, and the tail kept afterwards is the chain's true last cell.
+    @Test func restoredChainsTakeInsertsAtTheTailHeadAndMiddle() {
+        let original = CellStore(initialCapacity: 4, shardBits: 0, catalog: idPlaced(shardBits: 0))
+        for location in stride(from: 10, through: 100, by: 10) { _ = create(original, 3, UInt32(location)) }
+        for location in stride(from: 100, through: 10, by: -10) { _ = create(original, 4, UInt32(location)) }
+        let copy = Array(UnsafeBufferPointer(start: original.cells, count: original.count))
+        let store = CellStore(initialCapacity: 4, shardBits: 0, catalog: idPlaced(shardBits: 0))
+        copy.withUnsafeBufferPointer { store.restore(cells: $0, firstSlotOfSKU: original.firstSlotOfSKU) }
+        store.checkInvariants()
+        for location: UInt32 in [110, 120, 5, 55, 130] { _ = create(store, 3, location) }
+        for location: UInt32 in [55, 1, 200, 199] { _ = create(store, 4, location) }
+        _ = create(store, 5, 7)
+        store.checkInvariants()
+        func chain(_ sku: UInt32) -> [UInt32] {
+            var locations: [UInt32] = []
+            store.forEachSlot(ofSKU: SKUID(sku)) { locations.append(store.cell($0).pointee.location.rawValue) }
+            return locations
+        }
+        #expect(chain(3) == [5, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 100, 110, 120, 130])
+        #expect(chain(4) == [1, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 100, 199, 200])
+        #expect(chain(5) == [7])
+    }
+
     @Test func manySKUs() {
         let store = CellStore(initialCapacity: 16, shardBits: 6, catalog: idPlaced(shardBits: 6))
         let skuCount = 30_000
