@@ -22,6 +22,27 @@ enum EventField: String, CaseIterable, Sendable {
 
     /// Every field name, comma-separated, for messages.
     static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// The field's position in `allCases` (0 ..< 15), to keep a record's values in an array.
+    var ordinal: Int {
+        switch self {
+        case .kind: 0
+        case .sku: 1
+        case .location: 2
+        case .quantity: 3
+        case .sequence: 4
+        case .toLocation: 5
+        case .correlation: 6
+        case .eventMilliseconds: 7
+        case .bucket: 8
+        case .outcome: 9
+        case .reasonCode: 10
+        case .countDamaged: 11
+        case .countQuarantine: 12
+        case .intoQuarantine: 13
+        case .closesInbound: 14
+        }
+    }
 }
 
 /// One event's fields as read from a file, typed on demand. An absent field (a missing or empty
