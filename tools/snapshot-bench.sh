@@ -108,7 +108,7 @@ log "queries for $query_seconds s with a snapshot"
 queries "$work/during.json" &
 load_pid=$!
 sleep $(( query_seconds / 4 + 1 ))
-"$bin/atp" --port "$port" --token demo-admin snapshot now >"$work/snapshot.log" 2>&1 || { cat "$work/snapshot.log"; exit 1; }
+"$bin/atp" --port "$port" --token demo-admin --timeout-ms 600000 snapshot now >"$work/snapshot.log" 2>&1 || { cat "$work/snapshot.log"; exit 1; }
 wait "$load_pid"
 rss=$(rss_mib)
 
@@ -126,7 +126,7 @@ recovered=$(grep -o 'recovered.*' "$work/atpd.log" | tail -1 | grep -o '[0-9]* m
 
 echo "snapshot-bench.sh: $cells cells, $records journal records, atpd $*; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  ingest of the cells: $ingest_seconds s; atpd resident after the snapshot: $rss MiB"
-echo "  snapshot: $(tail -1 "$work/snapshot.log")"
+echo "  snapshot: $(tail -1 "$work/snapshot.log"); $(grep -o 'snapshot cut: [^"]*' "$work/atpd.log" | tail -1)"
 echo "  queries alone:         max $(field "$work/alone.json" maxMicroseconds) µs, p99.9 $(field "$work/alone.json" p999Microseconds) µs, $(field "$work/alone.json" requestsPerSecond) /s"
 echo "  queries with snapshot: max $(field "$work/during.json" maxMicroseconds) µs, p99.9 $(field "$work/during.json" p999Microseconds) µs, $(field "$work/during.json" requestsPerSecond) /s"
 echo "  restart after SIGKILL: recovery $recovered, serving after $serving s"
