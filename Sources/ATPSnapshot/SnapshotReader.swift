@@ -69,6 +69,8 @@ struct SnapshotReader {
             } catch {
                 throw SnapshotError.invalidImage(id: id, error)
             }
+            // The count is checked only after the walk: bounded by what the file could hold.
+            builder.reserveCells(min(meta.info.cellCount, dataBytes / (8 + SnapshotFormat.cellValueBytes)))
             try scan(transaction, databases, "names", meta) { key, value in
                 let (kind, nameID) = try SnapshotFormat.decodeNameKey(key)
                 try builder.appendName(value, kind: kind, id: nameID)

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Ledger images: a consistent copy of the engine's state, and an engine rebuilt from one.
 extension Engine {
     /// Copies the engine's state into an immutable image. Each worker, at a barrier on its own
@@ -72,11 +74,30 @@ extension Engine {
             for channel in image.channels { definitions[channel.id] = channel }
         }
         core.channelChangeSequence.store(image.channelChangeSequence, ordering: .releasing)
+        // The cells are most of the work and each shard's are its own: every shard's cells and holds
+        // are restored at once on the machine's threads, before the cores take the rest in turn.
+        // The cores are idle and serve nothing yet; `onEveryWorker` below orders these writes
+        // before anything a core does next.
+        let shards = IdleShards(core.workers.flatMap { $0.ledger.shards })
+        DispatchQueue.concurrentPerform(iterations: shards.all.count) { position in
+            let shard = shards.all[position]
+            shard.restoreCells(image.shardCells[shard.index], holds: plan.holdsByShard[shard.index])
+        }
         onEveryWorker { worker in
             for channel in image.channels { worker.ledger.channels.set(channel) }
-            worker.ledger.restore(from: image, plan: plan)
+            worker.ledger.restore(from: image, plan: plan, cellsRestored: true)
         }
     }
+}
+
+/// The shards of an engine that is being built, handed to restoring threads. Safety of
+/// `@unchecked Sendable`: while an engine restores, no core has run anything on its shards and no
+/// request can reach them; each thread touches only its own shard (`Shard.restoreCells` touches
+/// nothing shared), and `concurrentPerform` returns only once all are done, before the cores'
+/// barrier tasks publish the shards to their threads.
+private struct IdleShards: @unchecked Sendable {
+    let all: [Shard]
+    init(_ all: [Shard]) { self.all = all }
 }
 
 extension Catalog {

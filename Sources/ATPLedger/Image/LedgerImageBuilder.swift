@@ -64,6 +64,15 @@ public struct LedgerImageBuilder {
 
     /// Appends name `id` of `kind`, which must be the next id of that kind. Throws when out of
     /// order or not a valid name.
+    /// Reserves room for `cellCount` cells spread evenly over the shards (plus an eighth), so a
+    /// reader that knows the count (a snapshot's meta) fills each shard's buffer without the
+    /// doublings that copy it and fault its pages in again. Optional: buffers grow past it.
+    public mutating func reserveCells(_ cellCount: Int) {
+        guard cellCount > 0 else { return }
+        let perShard = cellCount / shardCells.count + cellCount / shardCells.count / 8 + 16
+        for shard in shardCells.indices { shardCells[shard].cells.reserveCapacity(perShard) }
+    }
+
     public mutating func appendName(_ bytes: UnsafeRawBufferPointer, kind: NameKind, id: UInt32) throws(LedgerImageError) {
         guard kind != .reservation else { throw .invalidName(kind: kind, id: Int(id), "reservation ids are not interned") }
         let table = Int(kind.rawValue)

@@ -60,12 +60,13 @@ extension CoreLedger {
     }
 
     /// Rebuilds this fresh core's shards from an image (the plan says which holds and records each
-    /// shard gets), and its journal generation. A version-1 image leaves version-1 state for
-    /// recovery to settle (`LegacyReservations`).
-    func restore(from image: LedgerImage, plan: RestorePlan) {
+    /// shard gets), and its journal generation. With `cellsRestored` the shards' cells and holds
+    /// are already in (`Shard.restoreCells`, done for all shards at once by `Engine(restoring:)`).
+    /// A version-1 image leaves version-1 state for recovery to settle (`LegacyReservations`).
+    func restore(from image: LedgerImage, plan: RestorePlan, cellsRestored: Bool = false) {
         for shard in shards {
-            shard.restore(cells: image.shardCells[shard.index], holds: plan.holdsByShard[shard.index],
-                          records: plan.recordsByShard[shard.index], dedupWindows: plan.dedupWindowsByShard[shard.index])
+            if !cellsRestored { shard.restoreCells(image.shardCells[shard.index], holds: plan.holdsByShard[shard.index]) }
+            shard.restoreRecords(plan.recordsByShard[shard.index], dedupWindows: plan.dedupWindowsByShard[shard.index])
         }
         if image.workerMarks.count == configuration.workerCount { lastReplayedLSN = image.workerMarks[index] }
         channelChangeSequence = image.channelChangeSequence
@@ -125,12 +126,12 @@ extension Shard {
         return part
     }
 
-    /// Rebuilds an empty shard from an image: its cells (slots as in the image), the holds the
-    /// restore plan gives it (reserved and committed buckets recomputed from them), its home records
-    /// with their expiry and retention order, and its dedup windows. Counters start at zero except
-    /// `shortCells`, which is recounted.
-    func restore(cells image: ShardCellsImage, holds kept: [HoldImage], records restored: [RestoredRecord],
-                 dedupWindows windows: [DedupWindowImage]) {
+    /// Rebuilds an empty shard from an image, in two halves. This first half: the cells (slots as in
+    /// the image), the holds the restore plan gives it (reserved and committed buckets recomputed
+    /// from them) and the short-cell count (counters otherwise start at zero). Touches
+    /// nothing but this shard (no engine-wide or core-wide structure), so the shards of an engine
+    /// may take it on several threads at once (`Engine(restoring:)`), before their cores start.
+    func restoreCells(_ image: ShardCellsImage, holds kept: [HoldImage]) {
         // A fresh shard: no cells, holds, records or windows (so no cached window to reset either).
         precondition(cells.count == 0 && holds.isEmpty && records.isEmpty && dedupWindows.isEmpty,
                      "restore into a shard in use")
@@ -139,6 +140,12 @@ extension Shard {
         var short = 0
         for slot in 0..<cells.count where cells.cell(UInt32(slot)).pointee.isShort { short += 1 }
         counters.shortCells = short
+    }
+
+    /// The second half, on the core's thread: the home records with their expiry and retention order
+    /// (into the core's expiry queue and the engine's directory) and the dedup windows.
+    func restoreRecords(_ restored: [RestoredRecord], dedupWindows windows: [DedupWindowImage]) {
+        precondition(records.isEmpty && dedupWindows.isEmpty, "restore into a shard in use")
         for restored in restored {
             let image = restored.image
             var record = ReservationRecord(request: image.request, state: image.state, lineGrants: image.lineGrants,
