@@ -58,6 +58,10 @@ final class CoreLedger {
     /// The image being cut one shard at a time, if any (CoreLedger-capture.swift).
     var imageCapture: ImageCapture?
 
+    /// Reusable storage of the journal replay (`replayEvents`).
+    var replayBatch = EventBatch()
+    var replayOutcomes: [EventOutcomeCode] = []
+
     /// Where the simulator's tracing sees what the cores decide (nil in production).
     var trace: ((String) -> Void)?
 
@@ -162,8 +166,10 @@ final class CoreLedger {
                 // (whose index entry should have arrived by now), and event k - applyLag is applied
                 // (its cell should have arrived): each miss has several steps' time to complete.
                 // Each event's hash and shard are computed once, at its first step, and kept in rings.
-                let applyLag = CoreLedger.prefetchIndexDistance
-                let cellLag = applyLag - CoreLedger.prefetchCellDistance
+                // A short batch (a replayed single-event record) has less to overlap: the lags
+                // shrink with it, so it takes `total + lag` steps, not `total + 16`.
+                let applyLag = min(CoreLedger.prefetchIndexDistance, total)
+                let cellLag = applyLag - min(CoreLedger.prefetchCellDistance, applyLag)
                 let ringMask = CoreLedger.prefetchRing - 1
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * CoreLedger.prefetchRing) { ring in
                     let hashes = ring.baseAddress!

@@ -128,7 +128,15 @@ extension CoreLedger {
         let count = try reader.readCount(itemBytes: eventBytes)
         let correlationCount = Int(try reader.read(UInt32.self))
         let kindOffset = MemoryLayout<StockEvent>.offset(of: \StockEvent.kind) ?? 0
-        var batch = EventBatch(capacity: count)
+        // One reused batch and outcome buffer for every record: a replay of single-event records
+        // (one per request) otherwise allocates three times per record.
+        var batch = EventBatch()
+        swap(&batch, &replayBatch)
+        defer {
+            batch.events.removeAll(keepingCapacity: true)
+            batch.correlationIDs.removeAll(keepingCapacity: true)
+            replayBatch = batch
+        }
         for _ in 0..<count {
             let raw = try reader.readBytes(eventBytes)
             // In memory an enum holds its case index (not its raw value): 0..<caseCount is valid.
@@ -143,10 +151,14 @@ extension CoreLedger {
         guard correlationCount <= reader.remaining else { throw RecordDecodingError("correlation count") }
         for _ in 0..<correlationCount { batch.correlationIDs.append(try reader.readID()) }
         try reader.expectEnd()
-        let outcomes = UnsafeMutablePointer<EventOutcomeCode>.allocate(capacity: max(count, 1))
-        defer { outcomes.deallocate() }
-        apply(batch, indices: nil, nowMilliseconds: now, outcomes: outcomes)
-        for shard in shards { shard.pendingRejections.removeAll(keepingCapacity: true) }
+        if replayOutcomes.count < count { replayOutcomes = Array(repeating: .applied, count: count) }
+        let rejected = replayOutcomes.withUnsafeMutableBufferPointer { outcomes in
+            apply(batch, indices: nil, nowMilliseconds: now, outcomes: outcomes.baseAddress!)
+            return outcomes[0..<count].contains { $0.isRejection }
+        }
+        // Replayed rejections were logged when they first happened (a shard's pending ones are
+        // only ever this record's: they are dropped after each).
+        if rejected { for shard in shards { shard.pendingRejections.removeAll(keepingCapacity: true) } }
     }
 
     private func replayDecision(_ reader: inout RecordReader) throws(RecordDecodingError) {

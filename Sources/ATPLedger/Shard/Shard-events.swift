@@ -164,6 +164,8 @@ struct EventOutcomeCode: Equatable {
     static let pending = EventOutcomeCode(rawValue: 0xFFFF)
     init(rawValue: UInt16) { self.rawValue = rawValue }
     init(rejected reason: RejectionReason) { rawValue = 0x100 | reason.rawValue }
+    /// Whether the event was rejected (not applied, not a duplicate).
+    var isRejection: Bool { self != .applied && self != .duplicate && self != .pending }
 
     var outcome: EventOutcome {
         switch rawValue {
