@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "ATPServer",
             dependencies: [
-                "ATPLedger", "ATPProtocol",
+                "ATPLedger", "ATPProtocol", "CATPSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),

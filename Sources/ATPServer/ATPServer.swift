@@ -74,7 +74,8 @@ public final class ATPServer: Sendable {
         let requestMetrics = self.requestMetrics
         let executor = RequestExecutor(engine: engine, configuration: configuration, threadPool: threadPool,
                                        statisticsExtra: { [counters, requestMetrics] in
-                                           counters.entries() + requestMetrics.snapshot().statEntries() },
+                                           counters.entries() + requestMetrics.snapshot().statEntries()
+                                               + ProcessMemory.read().statEntries() },
                                        snapshot: snapshot)
         let counters = self.counters
         let registry = self.connections
