@@ -169,6 +169,7 @@ struct ATPD: ParsableCommand {
             "pid": "\(getpid())", "shards": "\(configuration.ledger.shardCount)",
             "workers": "\(configuration.ledger.workerCount)", "ioThreads": "\(configuration.ioThreads)", "threadPerCore": "\(configuration.threadPerCore)",
             "tokens": "\(configuration.tokens.count)", "tokensFrom": "\(resolved.tokenOrigin.rawValue)",
+            "allocator": "\(ProcessMemory.read().allocator)",
         ])
         let running: RunningServer
         let durability = Self.durabilityConfiguration(configuration, acceptJournalDamage: resolved.acceptJournalDamage)
