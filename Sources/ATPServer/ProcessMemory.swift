@@ -91,6 +91,18 @@ public struct ProcessMemory: Sendable, Equatable {
         atp_jemalloc_version().map { String(cString: $0) }
     }
 
+    /// Starts jemalloc's background purging threads (`atp_jemalloc_enable_background_thread`),
+    /// as Redis does, unless `MALLOC_CONF` in `environment` already says `background_thread`
+    /// (the operator's word wins: `MALLOC_CONF=background_thread:false` keeps them off). Returns
+    /// what was done, for the log: "on", "as MALLOC_CONF says", "unavailable (...)" or "no jemalloc".
+    /// Call it once, early in atpd's start-up.
+    public static func startJemallocBackgroundThreads(environment: [String: String]) -> String {
+        guard atp_jemalloc_is_allocator() != 0 else { return "no jemalloc" }
+        if environment["MALLOC_CONF"]?.contains("background_thread") == true { return "as MALLOC_CONF says" }
+        let result = atp_jemalloc_enable_background_thread()
+        return result == 0 ? "on" : "unavailable (mallctl error \(result))"
+    }
+
     /// A value from its parts (tests; `read()` otherwise).
     public init(allocator: Allocator, residentBytes: UInt64, residentPeakBytes: UInt64,
                 allocatedBytes: UInt64? = nil, jemalloc: JemallocFigures? = nil) {

@@ -45,6 +45,13 @@ const char *atp_jemalloc_version(void) {
     return version;
 }
 
+int atp_jemalloc_enable_background_thread(void) {
+    atp_mallctl_function mallctl = mallctl_function();
+    if (mallctl == NULL) return -1;
+    _Bool enable = 1;
+    return mallctl("background_thread", NULL, NULL, &enable, sizeof(enable));
+}
+
 /// Reads one `size_t` statistic into `*value`; returns mallctl's result.
 static int read_size(atp_mallctl_function mallctl, const char *name, uint64_t *value) {
     size_t size_value = 0;

@@ -30,6 +30,8 @@ import Testing
         let process: Process
         let port: Int
         let metricsPort: Int
+        /// What atpd printed up to its announcement (the `starting` line among it).
+        let log: String
     }
 
     /// Starts atpd with a metrics listener on free ports; waits (at most 20 s) until it has said
@@ -60,7 +62,7 @@ import Testing
             if let metrics = text.firstMatch(of: /metrics=http:\/\/[^ ]*:(\d+)\/metrics/), let metricsPort = Int(metrics.1),
                let listening = text.firstMatch(of: /\blistening address=[^\n]*:(\d+)\n/), let port = Int(listening.1) {
                 announced.value.withLock { $0 = true }
-                return Atpd(process: process, port: port, metricsPort: metricsPort)
+                return Atpd(process: process, port: port, metricsPort: metricsPort, log: text)
             }
         }
         process.terminate()
@@ -88,6 +90,13 @@ import Testing
         // The shared object is mapped into the running process (what ldd promises, checked live).
         let maps = try String(contentsOfFile: "/proc/\(atpd.process.processIdentifier)/maps", encoding: .utf8)
         #expect(maps.contains("/libjemalloc.so") == Self.expectsJemalloc, "libjemalloc in /proc/PID/maps")
+
+        // The starting line names the allocator; under jemalloc its background purging threads run
+        // (unless the environment's MALLOC_CONF decides).
+        #expect(atpd.log.contains("allocator=\(Self.expectsJemalloc ? "jemalloc" : "glibc")"), "\(atpd.log)")
+        if Self.expectsJemalloc && ProcessInfo.processInfo.environment["MALLOC_CONF"] == nil {
+            #expect(atpd.log.contains("allocatorBackgroundPurge=on"), "\(atpd.log)")
+        }
 
         let client = try await ATPConnection.connect(port: atpd.port, token: "stats-token")
         var stats: [String: UInt64] = [:]

@@ -34,6 +34,13 @@ int atp_jemalloc_is_allocator(void);
 /// NULL when jemalloc is not the allocator. The string is jemalloc's own, valid for the process.
 const char *atp_jemalloc_version(void);
 
+/// Starts jemalloc's background threads, which give dirty pages back to the kernel on time even
+/// while the process allocates nothing (without them jemalloc purges only from inside its own
+/// calls, so an idle server keeps the pages of its last burst). Redis does the same
+/// (`jemalloc-bg-thread yes`). Returns 0 on success; -1 when jemalloc is not the allocator;
+/// otherwise mallctl's error number. Call it once, at start-up.
+int atp_jemalloc_enable_background_thread(void);
+
 /// Advances jemalloc's statistics epoch (so the figures are current, not cached) and reads them
 /// into `*statistics`. Returns 0 on success; -1 when jemalloc is not the allocator; otherwise the
 /// error number of the first `mallctl` that failed (ENOENT: jemalloc built without statistics).
