@@ -132,6 +132,14 @@ import Testing
         if Self.expectsJemalloc {
             #expect((exposition.value("atp_memory_allocator_fragmentation_ratio") ?? 0) >= 1)
             #expect((exposition.value("atp_memory_allocator_resident_bytes") ?? 0) > 0)
+            // The dashboard's memory panels read what a jemalloc atpd exports.
+            let used = DashboardTests.queries(try DashboardTests.dashboard())
+                .reduce(into: Set<String>()) { $0.formUnion(DashboardTests.metricNames(in: $1)) }
+            let memory = used.filter { $0.hasPrefix("atp_memory_") }
+            #expect(memory.contains("atp_memory_allocator_active_bytes"))
+            for name in memory.sorted() {
+                #expect(exposition.types[name] != nil, "the dashboard reads \(name), which atpd does not export")
+            }
         }
     }
 }
