@@ -139,6 +139,13 @@ public struct ProcessMemory: Sendable, Equatable {
 
     // MARK: - Statistics
 
+    /// Whether a `stats` request with `prefix` can select a `process.memory.*` entry, so that a
+    /// request for other statistics (`server.`, polled by tests and tools) does not read the
+    /// figures: under glibc that is `mallinfo2`, which locks every arena and walks its free lists.
+    public static func statisticsMayMatch(_ prefix: String) -> Bool {
+        "process.memory.".hasPrefix(prefix) || prefix.hasPrefix("process.memory.")
+    }
+
     /// The figures as `process.memory.*` stats entries (docs/PROTOCOL.md §7.11): ratios in
     /// thousandths (`…Permille`, 1000 = 1.0); names whose figure is unknown are left out.
     public func statEntries() -> [StatEntry] {

@@ -59,6 +59,15 @@ import Testing
                 && empty.fragmentationRatio == nil)
     }
 
+    @Test func onlyPrefixesThatCanSelectThemReadTheFigures() {
+        for prefix in ["", "p", "process.", "process.memory.", "process.memory.rss"] {
+            #expect(ProcessMemory.statisticsMayMatch(prefix), "\(prefix)")
+        }
+        for prefix in ["server.", "events.", "processes", "process.cpu"] {
+            #expect(!ProcessMemory.statisticsMayMatch(prefix), "\(prefix)")
+        }
+    }
+
     /// The stats opcode carries them (prefix `process.`), next to the engine's and server's own.
     @Test func theStatsReplyCarriesProcessMemory() async throws {
         let fixture = try ServerFixture()
@@ -68,6 +77,7 @@ import Testing
         #expect((memory["process.memory.rssBytes"] ?? 0) > 0)
         #expect((memory["process.memory.allocatedBytes"] ?? 0) > 0)
         #expect(memory["process.memory.activeBytes"] == nil)
+        #expect(try await client.statsByName(prefix: "server.").keys.allSatisfy { $0.hasPrefix("server.") })
         await client.close()
     }
 }
