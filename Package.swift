@@ -12,6 +12,18 @@ import PackageDescription
 /// - `ATPCommandLine`: the `atp` subcommands over the client.
 /// - Executables: `atpd` (server), `atp` (CLI), `atp-demo`, and the tools under tools/.
 /// Later layers depend on earlier ones, never the reverse.
+///
+/// atpd's allocator: Debian's jemalloc (libjemalloc-dev, which tools/setup.sh installs), linked into
+/// the executable so that it serves every malloc of the process, as Redis does (docs/ARCHITECTURE.md,
+/// "Memory allocator"). `ATP_ALLOCATOR=glibc swift build ...` builds atpd with glibc's malloc
+/// instead, for comparison (docs/BENCHMARKS.md §9); use a scratch path of its own for that build.
+let atpdAllocator = Context.environment["ATP_ALLOCATOR"] ?? "jemalloc"
+guard ["jemalloc", "glibc"].contains(atpdAllocator) else {
+    fatalError("ATP_ALLOCATOR is \(atpdAllocator.debugDescription); it may be jemalloc (the default) or glibc")
+}
+let atpdLinkerSettings: [LinkerSetting] =
+    atpdAllocator == "jemalloc" ? [.linkedLibrary("jemalloc", .when(platforms: [.linux]))] : []
+
 let package = Package(
     name: "atp",
     platforms: [.macOS(.v15)],
@@ -64,7 +76,7 @@ let package = Package(
         .target(
             name: "ATPServer",
             dependencies: [
-                "ATPLedger", "ATPProtocol",
+                "ATPLedger", "ATPProtocol", "CATPSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -103,7 +115,10 @@ let package = Package(
                 "ATPServer", "ATPLedger", "ATPProtocol", "ATPOperations", "ATPDurability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // jemalloc unless ATP_ALLOCATOR=glibc (above). Only atpd: the tests and the tools keep
+            // glibc's malloc, and ProcessMemory reports whichever serves the process.
+            linkerSettings: atpdLinkerSettings
         ),
         .target(
             name: "ATPCommandLine",

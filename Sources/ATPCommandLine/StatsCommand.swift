@@ -1,6 +1,7 @@
 import ATPLedger
 import ATPProtocol
 import ArgumentParser
+import Foundation
 
 /// `atp stats [PREFIX]`: the server's statistics.
 public struct StatsCommand: ATPSubcommand {
@@ -33,13 +34,30 @@ public struct StatsCommand: ATPSubcommand {
             var table = TextTable([("NAME", .left), ("VALUE", .right)])
             for entry in entries {
                 switch entry.value {
-                case .unsigned(let number): table.add([entry.name, String(number)])
+                case .unsigned(let number): table.add([entry.name, Self.text(of: entry.name, number)])
                 case .signed(let number): table.add([entry.name, String(number)])
                 }
             }
             return table.renderedLines()
         }
         return .ok
+    }
+
+    /// A value as the table shows it: the allocator's code with its name, thousandths with the
+    /// ratio they stand for (docs/PROTOCOL.md §7.11, `process.memory.*`); other numbers as they are.
+    static func text(of name: String, _ number: UInt64) -> String {
+        if name == "process.memory.allocator" {
+            switch number {
+            case 0: return "0 (glibc)"
+            case 1: return "1 (jemalloc)"
+            default: return String(number)
+            }
+        }
+        if name.hasPrefix("process.memory."), name.hasSuffix("Permille") {
+            let ratio = Double(number) / 1000
+            return "\(number) (\(String(format: "%.3f", ratio)))"
+        }
+        return String(number)
     }
 
     private func value(_ value: StatValue) -> JSONValue {

@@ -84,6 +84,7 @@ public final class ATPMetrics: Sendable {
             let started = ContinuousClock.now
             collectEngine()
             collectServer()
+            collectMemory()
             setGauge(.ready, to: readiness.check().isReady ? 1 : 0)
             for collector in collectors.withLock({ $0 }) { collector(self) }
             let elapsed = ContinuousClock.now - started
@@ -169,6 +170,28 @@ public final class ATPMetrics: Sendable {
                                                  ("outcome", Self.outcomeLabel(outcome))], to: count)
             }
         }
+    }
+
+    /// The process's memory (`ProcessMemory`): the allocator as an info gauge, the resident set,
+    /// allocated bytes, and under jemalloc its own figures and ratios. Families whose figure is
+    /// unknown in this process (jemalloc's under glibc) are not registered.
+    private func collectMemory() {
+        let memory = ProcessMemory.read()
+        let version = memory.allocator == .jemalloc ? (ProcessMemory.jemallocVersion ?? "unknown") : "system"
+        setGauge(.memoryAllocator, labels: [("allocator", "\(memory.allocator)"), ("version", version)], to: 1)
+        setGauge(.memoryResidentBytes, to: Double(memory.residentBytes))
+        setGauge(.memoryResidentPeakBytes, to: Double(memory.residentPeakBytes))
+        if let allocated = memory.allocatedBytes { setGauge(.memoryAllocatedBytes, to: Double(allocated)) }
+        if let figures = memory.jemalloc {
+            setGauge(.memoryAllocatorActiveBytes, to: Double(figures.activeBytes))
+            setGauge(.memoryAllocatorResidentBytes, to: Double(figures.residentBytes))
+            setGauge(.memoryAllocatorRetainedBytes, to: Double(figures.retainedBytes))
+            setGauge(.memoryAllocatorMappedBytes, to: Double(figures.mappedBytes))
+            setGauge(.memoryAllocatorMetadataBytes, to: Double(figures.metadataBytes))
+        }
+        if let ratio = memory.allocatorFragmentationRatio { setGauge(.memoryAllocatorFragmentationRatio, to: ratio) }
+        if let ratio = memory.allocatorResidentRatio { setGauge(.memoryAllocatorResidentRatio, to: ratio) }
+        if let ratio = memory.fragmentationRatio { setGauge(.memoryFragmentationRatio, to: ratio) }
     }
 
     /// "ok" for replies, the error's name otherwise.

@@ -64,6 +64,36 @@ public struct MetricName: Sendable, Hashable {
                                                         help: "Bytes held for input not yet decoded, all connections.")
     public static let scrapeDurationSeconds = MetricName("atp_scrape_duration_seconds",
                                                          help: "Time the last scrape took to gather its values.")
+    // Process memory (ProcessMemory: like Redis's INFO memory)
+    public static let memoryAllocator = MetricName(
+        "atp_memory_allocator_info",
+        help: "1, labelled with the allocator serving malloc (allocator=\"jemalloc\" or \"glibc\") and its version.")
+    public static let memoryResidentBytes = MetricName("atp_memory_resident_bytes",
+                                                       help: "The process's resident set size (VmRSS).")
+    public static let memoryResidentPeakBytes = MetricName("atp_memory_resident_peak_bytes",
+                                                           help: "The process's largest resident set so far (VmHWM).")
+    public static let memoryAllocatedBytes = MetricName(
+        "atp_memory_allocated_bytes",
+        help: "Bytes allocated and not freed, per the allocator (jemalloc stats.allocated; glibc mallinfo2 uordblks + hblkhd).")
+    public static let memoryAllocatorActiveBytes = MetricName(
+        "atp_memory_allocator_active_bytes", help: "jemalloc stats.active: bytes in the allocator's active pages.")
+    public static let memoryAllocatorResidentBytes = MetricName(
+        "atp_memory_allocator_resident_bytes", help: "jemalloc stats.resident: bytes in resident pages the allocator maps.")
+    public static let memoryAllocatorRetainedBytes = MetricName(
+        "atp_memory_allocator_retained_bytes",
+        help: "jemalloc stats.retained: bytes of virtual memory kept mapped but returned to the kernel.")
+    public static let memoryAllocatorMappedBytes = MetricName(
+        "atp_memory_allocator_mapped_bytes", help: "jemalloc stats.mapped: bytes in active extents the allocator maps.")
+    public static let memoryAllocatorMetadataBytes = MetricName(
+        "atp_memory_allocator_metadata_bytes", help: "jemalloc stats.metadata: bytes of the allocator's own metadata.")
+    public static let memoryAllocatorFragmentationRatio = MetricName(
+        "atp_memory_allocator_fragmentation_ratio",
+        help: "jemalloc active / allocated (Redis allocator_frag_ratio).")
+    public static let memoryAllocatorResidentRatio = MetricName(
+        "atp_memory_allocator_rss_ratio", help: "jemalloc resident / active (Redis allocator_rss_ratio).")
+    public static let memoryFragmentationRatio = MetricName(
+        "atp_memory_fragmentation_ratio",
+        help: "Process resident set / bytes allocated (Redis mem_fragmentation_ratio).")
     // Durability (registered by the journal and snapshot code when it is wired in).
     public static let journalAppendDurationSeconds = MetricName(
         "atp_journal_append_duration_seconds", help: "Journal appends, from submit to written.")

@@ -73,8 +73,10 @@ public final class ATPServer: Sendable {
     public func start() throws -> SocketAddress {
         let requestMetrics = self.requestMetrics
         let executor = RequestExecutor(engine: engine, configuration: configuration, threadPool: threadPool,
-                                       statisticsExtra: { [counters, requestMetrics] in
-                                           counters.entries() + requestMetrics.snapshot().statEntries() },
+                                       statisticsExtra: { [counters, requestMetrics] prefix in
+                                           counters.entries() + requestMetrics.snapshot().statEntries()
+                                               + (ProcessMemory.statisticsMayMatch(prefix)
+                                                   ? ProcessMemory.read().statEntries() : []) },
                                        snapshot: snapshot)
         let counters = self.counters
         let registry = self.connections

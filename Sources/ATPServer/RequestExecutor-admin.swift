@@ -104,7 +104,7 @@ extension RequestExecutor {
         let engine = self.engine
         let extra = statisticsExtra
         runBlocking(eventLoop: eventLoop, requestID: requestID, opcode: opcode, reply: reply) {
-            let entries = (StatsReply.entries(from: engine.statistics()) + extra()).filter { $0.name.hasPrefix(prefix) }
+            let entries = (StatsReply.entries(from: engine.statistics()) + extra(prefix)).filter { $0.name.hasPrefix(prefix) }
             return { Reply.stats(StatsReply(entries: entries)).encode(opcode: opcode, requestID: requestID, into: &$0) }
         }
     }

@@ -23,8 +23,9 @@ struct RequestExecutor: Sendable {
     let engine: Engine
     let configuration: ServerConfiguration
     let threadPool: NIOThreadPool
-    /// Server-level statistics (connections, frames) added to the engine's in `stats` replies.
-    let statisticsExtra: @Sendable () -> [StatEntry]
+    /// Server-level statistics (connections, frames, process memory) added to the engine's in `stats`
+    /// replies, given the request's prefix so that costly ones nobody asked for are not read.
+    let statisticsExtra: @Sendable (_ prefix: String) -> [StatEntry]
     /// Takes a snapshot for `snapshotNow`; nil when the server runs in memory.
     let snapshot: SnapshotHook?
     /// The port of each core's own listener, once bound (the shard map of `hello`).
@@ -34,7 +35,7 @@ struct RequestExecutor: Sendable {
     let queryCellsMax: Int
 
     init(engine: Engine, configuration: ServerConfiguration, threadPool: NIOThreadPool,
-         statisticsExtra: @escaping @Sendable () -> [StatEntry], snapshot: SnapshotHook?) {
+         statisticsExtra: @escaping @Sendable (_ prefix: String) -> [StatEntry], snapshot: SnapshotHook?) {
         self.engine = engine
         self.configuration = configuration
         self.threadPool = threadPool

@@ -165,10 +165,13 @@ struct ATPD: ParsableCommand {
         // Before any thread exists, so that every thread inherits the blocked mask.
         let signals = ShutdownSignals(logger: logger)
         let started = ContinuousClock.now
+        // Before the server's threads: jemalloc's purging threads return an idle server's dirty pages.
+        let backgroundPurge = ProcessMemory.startJemallocBackgroundThreads(environment: ProcessInfo.processInfo.environment)
         logger.info("starting", metadata: [
             "pid": "\(getpid())", "shards": "\(configuration.ledger.shardCount)",
             "workers": "\(configuration.ledger.workerCount)", "ioThreads": "\(configuration.ioThreads)", "threadPerCore": "\(configuration.threadPerCore)",
             "tokens": "\(configuration.tokens.count)", "tokensFrom": "\(resolved.tokenOrigin.rawValue)",
+            "allocator": "\(ProcessMemory.read().allocator)", "allocatorBackgroundPurge": "\(backgroundPurge)",
         ])
         let running: RunningServer
         let durability = Self.durabilityConfiguration(configuration, acceptJournalDamage: resolved.acceptJournalDamage)

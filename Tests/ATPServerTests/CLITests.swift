@@ -112,6 +112,20 @@ import Testing
         await client.close()
     }
 
+    /// `atp stats process.memory.` names the allocator and shows ratios beside their thousandths
+    /// (the in-process server of this test binary runs on glibc's malloc).
+    @Test func statsShowsTheAllocatorByNameAndRatios() async throws {
+        let fixture = try ServerFixture()
+        let human = await Self.atp(["stats", "process.memory."], port: fixture.port)
+        #expect(human.status == .ok)
+        #expect(human.lines.contains { $0.hasPrefix("process.memory.allocator ") && $0.hasSuffix(" 0 (glibc)") }, "\(human.lines)")
+        #expect(human.lines.contains { $0.hasPrefix("process.memory.fragmentationPermille ")
+            && $0.range(of: #" \d+ \(\d+\.\d{3}\)$"#, options: .regularExpression) != nil }, "\(human.lines)")
+        let json = try await Self.atp(["stats", "process.memory.", "--json"], port: fixture.port).object()
+        #expect(Self.int(json["process.memory.allocator"]) == 0)
+        #expect((Self.int(json["process.memory.rssBytes"]) ?? 0) > 0)
+    }
+
     // MARK: - query
 
     @Test func queryCellSKUAndChannelShowWhatTheServerHolds() async throws {

@@ -3,6 +3,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+// The process's memory figures (jemalloc's mallctl found at run time, glibc's mallinfo2, /proc).
+// Included here so that a build that already had this module sees the new header.
+#include "atp_allocator.h"
 
 /// Hints the CPU to bring the cache line at `address` into cache for a write soon.
 /// Used by the ledger to overlap the DRAM misses of a batch; never faults.
