@@ -34,14 +34,6 @@ static inline void atp_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
-/// Whether this CPU has the CRC-32C instruction (x86-64 SSE4.2). Checked once by the caller.
-int atp_crc32c_hardware_available(void);
-
-/// Continues a CRC-32C register (reflected polynomial 0x82F63B78, no initial or final xor applied
-/// here) over `count` bytes with the CPU's crc32 instruction, 8 bytes per step. Only call it when
-/// `atp_crc32c_hardware_available()` said yes.
-uint32_t atp_crc32c_update_hardware(uint32_t crc, const void *bytes, size_t count);
-
 #endif
 }
 
