@@ -105,6 +105,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// A turn's share of reply work: a quarter of the budget, at most 256 KiB (a read of small
     /// requests never reaches it: 64 KiB of single-cell queries owe about 40 KiB).
     private let turnReplyBytesMax: Int
+    /// How far ahead a yielded turn goes on: long enough that the loop polls its sockets first.
+    static let yieldedTurnDelay = TimeAmount.microseconds(50)
     /// Waiting for the loop's next turn (`yieldTurn`): no frame is taken, nothing is read.
     private var yieldedTurn = false
     /// `outboundBytesHighWaterMark`: the replies a connection may owe before it stops taking frames.
@@ -388,12 +390,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Lets the event loop serve its other connections before this one's remaining frames: goes on
-    /// in a task queued on the loop (it runs after the I/O events the loop has in hand).
+    /// in a task scheduled `yieldedTurnDelay` ahead. (A task queued with `execute` runs after the
+    /// I/O events the loop has in hand, but a loop runs every queued task, even ones queued by
+    /// those tasks, before it polls its sockets again: from the second yield on, this connection's
+    /// turns ran back to back and nobody else's new input was read in between.)
     private func yieldTurn(context: ChannelHandlerContext) {
         yieldedTurn = true
         counters.turnsYielded.wrappingIncrement(ordering: .relaxed)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
+        context.eventLoop.scheduleTask(in: Self.yieldedTurnDelay) {
             bound.value.yieldedTurn = false
             bound.value.processFrames()
         }
