@@ -1,7 +1,7 @@
 import ATPClient
 import ATPProtocol
 import Foundation
-import Synchronization
+import ATPTestSupport
 import Testing
 
 /// atpd's allocator, checked on a real atpd process: the one `swift build` made next to this test
@@ -37,36 +37,19 @@ import Testing
     /// Starts atpd with a metrics listener on free ports; waits (at most 20 s) until it has said
     /// on which.
     static func start() throws -> Atpd {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(atpdPath, "atpd is built next to the tests"))
-        process.arguments = ["--port", "0", "--metrics-port", "0", "--in-memory", "--shards", "4", "--workers", "1"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["ATPD_TOKENS"] = "stats:query:stats-token"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // The reads below block: a watchdog ends a process that never announces, so they see EOF.
-        final class Flag: Sendable { let value = Mutex(false) }
-        let announced = Flag()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { [process] in
-            if !announced.value.withLock({ $0 }) { process.terminate() }
-        }
-        var text = ""
-        while true {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
+        let started = try AtpdProcess.start(
+            try #require(atpdPath, "atpd is built next to the tests"),
+            arguments: ["--port", "0", "--metrics-port", "0", "--in-memory", "--shards", "4", "--workers", "1"],
+            environment: ["ATPD_TOKENS": "stats:query:stats-token"]
+        ) { text -> (port: Int, metricsPort: Int)? in
             // "metrics=http://127.0.0.1:41234/metrics" and "listening address=[IPv4]127.0.0.1/127.0.0.1:46515"
-            if let metrics = text.firstMatch(of: /metrics=http:\/\/[^ ]*:(\d+)\/metrics/), let metricsPort = Int(metrics.1),
-               let listening = text.firstMatch(of: /\blistening address=[^\n]*:(\d+)\n/), let port = Int(listening.1) {
-                announced.value.withLock { $0 = true }
-                return Atpd(process: process, port: port, metricsPort: metricsPort, log: text)
-            }
+            guard let metrics = text.firstMatch(of: /metrics=http:\/\/[^ ]*:(\d+)\/metrics/), let metricsPort = Int(metrics.1),
+                  let listening = text.firstMatch(of: /\blistening address=[^\n]*:(\d+)\n/), let port = Int(listening.1)
+            else { return nil }
+            return (port, metricsPort)
         }
-        process.terminate()
-        throw TestFailure("atpd did not announce its ports: \(text)")
+        return Atpd(process: started.process, port: started.announcement.port, metricsPort: started.announcement.metricsPort,
+                    log: started.text)
     }
 
     /// In this test binary (glibc) /metrics names glibc and registers none of jemalloc's families.

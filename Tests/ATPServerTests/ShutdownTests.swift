@@ -3,6 +3,7 @@ import ATPLedger
 import ATPProtocol
 import Foundation
 import Synchronization
+import ATPTestSupport
 import Testing
 
 /// Clean shutdown (issue 3): stop accepting, finish the requests already read, then close. In
@@ -92,34 +93,14 @@ import Testing
 
     /// Starts atpd on a free port; returns the process, its output pipe and the port it announced.
     static func startAtpd(_ path: String) throws -> (Process, Pipe, Int) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--port", "0", "--shards", "4", "--workers", "1", "--io-threads", "1"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["ATPD_TOKENS"] = "demo-ingest:ingest:demo-ingest"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Reads below block; a watchdog ends a process that never announces, so the read sees EOF.
-        let announced = AnnouncementFlag()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 20) { [process] in
-            if !announced.value.withLock({ $0 }) { process.terminate() }
-        }
-        var text = ""
-        while true {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
+        let started = try AtpdProcess.start(
+            path, arguments: ["--port", "0", "--shards", "4", "--workers", "1", "--io-threads", "1"],
+            environment: ["ATPD_TOKENS": "demo-ingest:ingest:demo-ingest"]
+        ) { text in
             // "... info atpd: listening address=[IPv4]127.0.0.1/127.0.0.1:46515"
-            if let match = text.firstMatch(of: /listening[^\n]*:(\d+)\n/), let port = Int(match.1) {
-                announced.value.withLock { $0 = true }
-                return (process, output, port)
-            }
+            text.firstMatch(of: /listening[^\n]*:(\d+)\n/).flatMap { Int($0.1) }
         }
-        process.terminate()
-        throw ATPClientError.unexpectedReply("atpd did not announce its port: \(text)")
+        return (started.process, started.output, started.announcement)
     }
 
     @Test(.enabled(if: atpdPath != nil, "the atpd executable is built next to the tests"))
@@ -136,9 +117,4 @@ import Testing
         #expect(log.contains("stopped"), "atpd says it stopped: \(log)")
         await client.close()
     }
-}
-
-/// Whether atpd announced its port in time (shared with the start-up watchdog).
-private final class AnnouncementFlag: Sendable {
-    let value = Mutex(false)
 }
