@@ -98,6 +98,24 @@ import Testing
         #expect(chain(5) == [7])
     }
 
+    /// Growth adds half the capacity (so at most a third of the buffer is headroom) and a restore
+    /// takes the restored cells plus an eighth: the engine's bytes per cell count the headroom.
+    @Test func growthAddsHalfAndARestoreAnEighth() {
+        let store = CellStore(initialCapacity: 1024, shardBits: 0, catalog: idPlaced(shardBits: 0))
+        for location in 0..<1025 { _ = create(store, 1, UInt32(location)) }
+        #expect(store.capacity == 1536)
+        for location in 1025..<1537 { _ = create(store, 1, UInt32(location)) }
+        #expect(store.capacity == 2304)
+        store.checkInvariants()
+        let copy = Array(UnsafeBufferPointer(start: store.cells, count: store.count))
+        let restored = CellStore(initialCapacity: 16, shardBits: 0, catalog: idPlaced(shardBits: 0))
+        copy.withUnsafeBufferPointer { restored.restore(cells: $0, firstSlotOfSKU: store.firstSlotOfSKU) }
+        #expect(restored.capacity == 1537 + 1537 / 8)
+        restored.checkInvariants()
+        #expect(CellStore.indexEntries(forCells: 1537) == 4096)
+        #expect(CellStore.indexEntries(forCells: 1536) == 2048)
+    }
+
     @Test func manySKUs() {
         let store = CellStore(initialCapacity: 16, shardBits: 6, catalog: idPlaced(shardBits: 6))
         let skuCount = 30_000

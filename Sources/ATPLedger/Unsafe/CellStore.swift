@@ -10,8 +10,10 @@ import CATPSupport
 /// - the index is at most 3/4 full, so every probe ends at an empty entry;
 /// - following `nextSlotOfSKU` from `firstSlotOfSKU[local]` visits each cell of that SKU once, in
 ///   ascending location id order, and ends at `lastSlotOfSKU[local]`.
-/// Growth doubles a buffer and copies it (amortised O(1) per insert); no cell is lost or duplicated
-/// because the index is rebuilt from the cell buffer, which is the single source of truth.
+/// Growth copies the cell buffer into one half as large again (amortised O(1) per insert; half
+/// rather than double, so that at most a third of it, not half, is headroom: the engine's bytes per
+/// cell count it) and doubles the index; no cell is lost or duplicated because the index is rebuilt
+/// from the cell buffer, which is the single source of truth.
 final class CellStore {
     private(set) var cells: UnsafeMutablePointer<StockCell>
     private(set) var capacity: Int
@@ -37,9 +39,9 @@ final class CellStore {
         precondition(catalog.placement.shardCount == 1 << shardBits, "the catalog places SKUs over other shards")
         self.shardBits = shardBits
         self.catalog = catalog
-        capacity = initialCapacity.nextPowerOfTwo
+        capacity = initialCapacity
         cells = .allocate(capacity: capacity)
-        let indexCapacity = capacity * 2
+        let indexCapacity = CellStore.indexEntries(forCells: capacity)
         index = .allocate(capacity: indexCapacity)
         index.initialize(repeating: 0, count: indexCapacity)
         indexMask = indexCapacity - 1
@@ -193,8 +195,15 @@ final class CellStore {
         cells[Int(previous)].nextSlotOfSKU = slot
     }
 
+    /// The index entries for `cells` cells: the smallest power of two at most 3/4 full with them.
+    static func indexEntries(forCells cells: Int) -> Int {
+        var entries = 16
+        while cells * 4 > entries * 3 { entries *= 2 }
+        return entries
+    }
+
     private func growCells() {
-        let newCapacity = capacity * 2
+        let newCapacity = capacity + max(capacity / 2, 16)
         let newCells = UnsafeMutablePointer<StockCell>.allocate(capacity: newCapacity)
         newCells.moveInitialize(from: cells, count: count)
         cells.deallocate()
@@ -219,15 +228,20 @@ final class CellStore {
     /// Cost: O(count), no per-cell allocation.
     func restore(cells restored: UnsafeBufferPointer<StockCell>, firstSlotOfSKU heads: [UInt32]) {
         precondition(count == 0, "restore into a store that already holds cells")
-        let newCapacity = max(capacity, max(restored.count, 1).nextPowerOfTwo)
+        // Room for the restored cells and an eighth more, not a power of two: a restore does not
+        // pay the headroom a run of doublings would have left.
+        let newCapacity = max(capacity, restored.count + restored.count / 8)
         if newCapacity != capacity {
             cells.deallocate()
             cells = .allocate(capacity: newCapacity)
             capacity = newCapacity
+        }
+        let entries = CellStore.indexEntries(forCells: restored.count)
+        if entries > indexMask + 1 {
             index.deallocate()
-            index = .allocate(capacity: newCapacity * 2)
-            index.initialize(repeating: 0, count: newCapacity * 2)
-            indexMask = newCapacity * 2 - 1
+            index = .allocate(capacity: entries)
+            index.initialize(repeating: 0, count: entries)
+            indexMask = entries - 1
         }
         if let base = restored.baseAddress { cells.initialize(from: base, count: restored.count) }
         count = restored.count
