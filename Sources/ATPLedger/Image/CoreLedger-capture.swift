@@ -4,7 +4,7 @@
 /// anything changes it (`preserveForImage`), so every copy still holds the shard as of the cut.
 ///
 /// What changes a shard goes through one of two doors, both guarded:
-/// - the event path (`CoreLedger.apply`), which preserves each event's shard before applying it;
+/// - the event path (`CoreLedger.apply`), which preserves the shards of a batch before applying it;
 /// - `CoreLedger.shard(_:)`, through which every reservation, message, expiry, replay and recovery
 ///   step reaches a shard (queries read through `withShard`, which does not copy).
 /// Debug builds also copy every shard eagerly at the cut and check that each later copy equals it,
