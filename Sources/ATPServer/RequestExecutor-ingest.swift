@@ -53,9 +53,14 @@ extension RequestExecutor {
                 let hasToLocation = wire.flags.contains(.hasToLocation)
                 do throws(InvalidNameError) {
                     // The names are checked, not interned, until the event passes the stateless checks.
-                    try validateName(names[wire.sku], kind: .sku)
-                    try validateName(names[wire.location], kind: .location)
-                    if hasToLocation { try validateName(names[wire.toLocation], kind: .location) }
+                    // A name the catalogue holds is valid already (only valid names are interned): its
+                    // id is kept, and neither checked nor looked up again.
+                    let knownSKU = catalog.lookup(names[wire.sku], kind: .sku)
+                    if knownSKU == nil { try validateName(names[wire.sku], kind: .sku) }
+                    let knownLocation = catalog.lookup(names[wire.location], kind: .location)
+                    if knownLocation == nil { try validateName(names[wire.location], kind: .location) }
+                    let knownToLocation = hasToLocation ? catalog.lookup(names[wire.toLocation], kind: .location) : nil
+                    if hasToLocation && knownToLocation == nil { try validateName(names[wire.toLocation], kind: .location) }
                     var correlation: ReservationID? = nil
                     if wire.flags.contains(.hasCorrelation) {
                         do {
@@ -83,11 +88,13 @@ extension RequestExecutor {
                     }
                     if source == nil { source = SourceID(try catalog.intern(names[request.source], kind: .source)) }
                     event.source = source!
-                    event.sku = SKUID(try catalog.intern(names[wire.sku], kind: .sku))
-                    event.location = LocationID(try catalog.intern(names[wire.location], kind: .location))
-                    if hasToLocation {
-                        event.toLocation = LocationID(try catalog.intern(names[wire.toLocation], kind: .location))
+                    func id(_ known: UInt32?, _ name: NameRef, _ kind: NameKind) throws(InvalidNameError) -> UInt32 {
+                        if let known { return known }
+                        return try catalog.intern(names[name], kind: kind)
                     }
+                    event.sku = SKUID(try id(knownSKU, wire.sku, .sku))
+                    event.location = LocationID(try id(knownLocation, wire.location, .location))
+                    if hasToLocation { event.toLocation = LocationID(try id(knownToLocation, wire.toLocation, .location)) }
                     batch.append(event, correlation: correlation)
                     indexMap.append(Int32(index))
                 } catch {
