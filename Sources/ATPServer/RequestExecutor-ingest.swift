@@ -116,6 +116,8 @@ extension RequestExecutor {
             reply { answer.encode(opcode: opcode, requestID: requestID, into: &$0) }
             return .started
         }
+        // Every event in the batch passed `statelessRejection` with the engine's limit above.
+        batch.checkedForQuantityMax = quantityMax
         let map = indexMap
         let earlyRejections = early
         let submitted = engine.submit(batch) { result in

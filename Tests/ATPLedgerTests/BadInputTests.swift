@@ -244,6 +244,20 @@ import Testing
         ]
     }
 
+    /// A batch marked as checked against another limit than the engine's (`checkedForQuantityMax`)
+    /// is checked again by the shards: every bad event is still refused with its reason.
+    @Test func aBatchCheckedAgainstAnotherLimitIsCheckedAgain() {
+        let f = Self.edgeFixture()
+        var mismatches: [String] = []
+        for (name, batch, reason) in Self.badEvents(f) {
+            var marked = batch
+            marked.checkedForQuantityMax = f.engine.configuration.quantityMax - 1
+            let outcomes = f.engine.apply(marked).outcomes
+            if outcomes != [.rejected(reason)] { mismatches.append("\(name): \(outcomes)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
+
     @Test func everyBadEventIsRefusedAndChangesNothing() {
         let f = Self.edgeFixture()
         let cases = Self.badEvents(f)

@@ -157,6 +157,8 @@ final class CoreLedger {
                outcomes: UnsafeMutablePointer<EventOutcomeCode>) {
         let total = indices?.count ?? batch.events.count
         let catalog = self.catalog
+        // Checked by its producer against this engine's limit: the shards skip the stateless check.
+        let checked = batch.checkedForQuantityMax == configuration.quantityMax
         // An image being cut: the shards this batch changes are copied first, in a pass of their own
         // (so the pipeline below has no per-event check: it cost about 2% over 1M cells).
         if imageCapture != nil {
@@ -203,7 +205,7 @@ final class CoreLedger {
                             outcomes[index] = shards[shardOf[a & ringMask]].unsafelyUnwrapped
                                 ._withUnsafeGuaranteedRef {
                                     $0.apply(event, hash: hashes[a & ringMask], correlations: correlations,
-                                             nowMilliseconds: nowMilliseconds)
+                                             nowMilliseconds: nowMilliseconds, checked: checked)
                                 }
                         }
                     }

@@ -157,6 +157,11 @@ public struct StockEvent: Sendable, Equatable {
 public struct EventBatch: Sendable {
     public var events: [StockEvent]
     public var correlationIDs: [ReservationID]
+    /// Set by a producer that ran `StockEvent.statelessRejection(quantityMax:correlationCount:)` on
+    /// every event of the batch with this limit and left out those it refused (the server's ingest):
+    /// the shards then skip that check when their own limit is the same. Not journaled: a replay
+    /// checks again.
+    package var checkedForQuantityMax: Int64? = nil
 
     /// An empty batch with room for `capacity` events.
     public init(capacity: Int = 0) {

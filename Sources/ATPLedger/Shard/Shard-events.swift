@@ -1,13 +1,16 @@
 /// Stock events: validation, dedup and the effect of each kind on its cell (docs/SEMANTICS.md).
 extension Shard {
     /// Validates, dedups and applies one event; returns its outcome code. `correlations` are the
-    /// batch's reservation ids (a ship's `correlation` indexes them, plus one).
+    /// batch's reservation ids (a ship's `correlation` indexes them, plus one). With `checked` the
+    /// batch's producer already ran the stateless checks with this shard's limit
+    /// (`EventBatch.checkedForQuantityMax`): they are not run again.
     @inline(__always)
     func apply(_ event: StockEvent, hash: Int, correlations: UnsafeBufferPointer<ReservationID>,
-               nowMilliseconds: Int64) -> EventOutcomeCode {
-        if let reason = validate(event, correlationCount: correlations.count) {
+               nowMilliseconds: Int64, checked: Bool = false) -> EventOutcomeCode {
+        if !checked, let reason = validate(event, correlationCount: correlations.count) {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
+        assert(validate(event, correlationCount: correlations.count) == nil, "a checked batch holds a refused event")
         let window = dedupWindow(for: event.source)
         switch window.check(event.sequence) {
         case .duplicate:
