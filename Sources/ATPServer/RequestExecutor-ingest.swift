@@ -45,6 +45,18 @@ extension RequestExecutor {
             }
             // Interned with the first event that passes every check before the engine's.
             var source: SourceID? = nil
+            /// The id of a name the catalogue holds (valid already: only valid names are interned), or
+            /// nil once a new name is checked. Throws when the new name is invalid.
+            func knownID(_ name: NameRef, _ kind: NameKind) throws(InvalidNameError) -> UInt32? {
+                if let id = catalog.lookup(names[name], kind: kind) { return id }
+                try validateName(names[name], kind: kind)
+                return nil
+            }
+            /// The id of a name `knownID` answered for: interned now when it was new.
+            func id(_ known: UInt32?, _ name: NameRef, _ kind: NameKind) throws(InvalidNameError) -> UInt32 {
+                if let known { return known }
+                return try catalog.intern(names[name], kind: kind)
+            }
             for (index, wire) in request.events.enumerated() {
                 if let reason = wire.structuralRejection {
                     reject(index, reason, "event kind \(wire.kindCode) with flags 0x\(String(wire.flags.rawValue, radix: 16))")
@@ -52,15 +64,11 @@ extension RequestExecutor {
                 }
                 let hasToLocation = wire.flags.contains(.hasToLocation)
                 do throws(InvalidNameError) {
-                    // The names are checked, not interned, until the event passes the stateless checks.
-                    // A name the catalogue holds is valid already (only valid names are interned): its
-                    // id is kept, and neither checked nor looked up again.
-                    let knownSKU = catalog.lookup(names[wire.sku], kind: .sku)
-                    if knownSKU == nil { try validateName(names[wire.sku], kind: .sku) }
-                    let knownLocation = catalog.lookup(names[wire.location], kind: .location)
-                    if knownLocation == nil { try validateName(names[wire.location], kind: .location) }
-                    let knownToLocation = hasToLocation ? catalog.lookup(names[wire.toLocation], kind: .location) : nil
-                    if hasToLocation && knownToLocation == nil { try validateName(names[wire.toLocation], kind: .location) }
+                    // The names are checked, not interned, until the event passes the stateless checks;
+                    // a known name keeps the id of its one lookup.
+                    let knownSKU = try knownID(wire.sku, .sku)
+                    let knownLocation = try knownID(wire.location, .location)
+                    let knownToLocation = hasToLocation ? try knownID(wire.toLocation, .location) : nil
                     var correlation: ReservationID? = nil
                     if wire.flags.contains(.hasCorrelation) {
                         do {
@@ -88,10 +96,6 @@ extension RequestExecutor {
                     }
                     if source == nil { source = SourceID(try catalog.intern(names[request.source], kind: .source)) }
                     event.source = source!
-                    func id(_ known: UInt32?, _ name: NameRef, _ kind: NameKind) throws(InvalidNameError) -> UInt32 {
-                        if let known { return known }
-                        return try catalog.intern(names[name], kind: kind)
-                    }
                     event.sku = SKUID(try id(knownSKU, wire.sku, .sku))
                     event.location = LocationID(try id(knownLocation, wire.location, .location))
                     if hasToLocation { event.toLocation = LocationID(try id(knownToLocation, wire.toLocation, .location)) }

@@ -10,7 +10,8 @@ extension Shard {
         if !checked, let reason = validate(event, correlationCount: correlations.count) {
             return reject(event, reason, nowMilliseconds: nowMilliseconds)
         }
-        assert(validate(event, correlationCount: correlations.count) == nil, "a checked batch holds a refused event")
+        assert(!checked || validate(event, correlationCount: correlations.count) == nil,
+               "a checked batch holds a refused event")
         let window = dedupWindow(for: event.source)
         switch window.check(event.sequence) {
         case .duplicate:
